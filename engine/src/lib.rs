@@ -1,0 +1,1 @@
+//! AlexStorage: the storage engine (work in progress).
