@@ -1,0 +1,138 @@
+//! Configuration of a store, with the three presets.
+
+use alexdb_wal::{FaultHook, RecoveryMode, SyncMode};
+use std::time::Duration;
+
+/// How a store is opened. `Config::default()` is [`Config::production`].
+#[derive(Clone)]
+pub struct Config {
+    /// When the log is synced; see `docs/engine.md` for what a crash can lose in each mode.
+    pub sync_mode: SyncMode,
+    /// Capacity of each segment file in bytes. Default 64 MiB.
+    pub segment_capacity: u64,
+    /// Largest value accepted; larger ones fail with `Error::ValueTooLarge`. Default 16 MiB.
+    pub max_value_len: u64,
+    /// Write a checkpoint automatically once this many log bytes were appended since the
+    /// last one; 0 disables automatic checkpoints. Default 256 MiB.
+    pub checkpoint_every_bytes: u64,
+    /// A sealed segment is compacted once this fraction of its bytes is dead. Default 0.5.
+    pub compaction_dead_ratio: f64,
+    /// Compact automatically after each automatic checkpoint when some segment crossed
+    /// `compaction_dead_ratio`. Default on in the presets; tests that need a fixed
+    /// segment layout turn it off.
+    pub auto_compact: bool,
+    /// `SyncMode::Normal`: longest time between syncs.
+    pub normal_sync_interval: Duration,
+    /// `SyncMode::Normal`: most commits between syncs.
+    pub normal_sync_commits: u64,
+    /// What recovery does with damage that is not a torn tail.
+    pub recovery_mode: RecoveryMode,
+    /// Test seam: fail chosen I/O steps of the log.
+    pub fault_hook: Option<FaultHook>,
+}
+
+impl Config {
+    /// Every acknowledged write is durable (`SyncMode::Full`, group-committed).
+    pub fn production() -> Config {
+        Config {
+            sync_mode: SyncMode::Full,
+            segment_capacity: 64 << 20,
+            max_value_len: 16 << 20,
+            checkpoint_every_bytes: 256 << 20,
+            compaction_dead_ratio: 0.5,
+            auto_compact: true,
+            normal_sync_interval: Duration::from_millis(100),
+            normal_sync_commits: 1000,
+            recovery_mode: RecoveryMode::Strict,
+            fault_hook: None,
+        }
+    }
+
+    /// A background syncer bounds the loss window (`SyncMode::Normal`).
+    pub fn balanced() -> Config {
+        Config {
+            sync_mode: SyncMode::Normal,
+            ..Config::production()
+        }
+    }
+
+    /// No syncing at all (`SyncMode::Off`): a process crash loses nothing that was
+    /// acknowledged, a power loss may lose everything since the last explicit sync.
+    pub fn benchmark() -> Config {
+        Config {
+            sync_mode: SyncMode::Off,
+            ..Config::production()
+        }
+    }
+
+    /// Replace the sync mode.
+    pub fn with_sync_mode(mut self, sync_mode: SyncMode) -> Config {
+        self.sync_mode = sync_mode;
+        self
+    }
+
+    /// Replace the segment capacity.
+    pub fn with_segment_capacity(mut self, bytes: u64) -> Config {
+        self.segment_capacity = bytes;
+        self
+    }
+
+    pub(crate) fn wal_options(&self) -> alexdb_wal::WalOptions {
+        alexdb_wal::WalOptions {
+            segment_capacity: self.segment_capacity,
+            max_record_payload: self.max_value_len + crate::codec::HEAD_LEN as u64,
+            sync_mode: self.sync_mode,
+            normal_sync_interval: self.normal_sync_interval,
+            normal_sync_commits: self.normal_sync_commits,
+            recovery_mode: self.recovery_mode,
+            fault_hook: self.fault_hook.clone(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        let fail = |message: String| Err(crate::Error::InvalidConfig(message));
+        if self.segment_capacity >= crate::codec::MAX_OFFSET {
+            return fail(format!(
+                "segment_capacity {} must be below {} (offsets are 40-bit)",
+                self.segment_capacity,
+                crate::codec::MAX_OFFSET
+            ));
+        }
+        if self.max_value_len > 1 << 30 {
+            return fail(format!(
+                "max_value_len {} must be at most 1 GiB",
+                self.max_value_len
+            ));
+        }
+        if !(self.compaction_dead_ratio > 0.0 && self.compaction_dead_ratio <= 1.0) {
+            return fail(format!(
+                "compaction_dead_ratio {} must be in (0, 1]",
+                self.compaction_dead_ratio
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config::production()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("sync_mode", &self.sync_mode)
+            .field("segment_capacity", &self.segment_capacity)
+            .field("max_value_len", &self.max_value_len)
+            .field("checkpoint_every_bytes", &self.checkpoint_every_bytes)
+            .field("compaction_dead_ratio", &self.compaction_dead_ratio)
+            .field("auto_compact", &self.auto_compact)
+            .field("normal_sync_interval", &self.normal_sync_interval)
+            .field("normal_sync_commits", &self.normal_sync_commits)
+            .field("recovery_mode", &self.recovery_mode)
+            .field("fault_hook", &self.fault_hook.is_some())
+            .finish()
+    }
+}

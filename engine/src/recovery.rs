@@ -1,0 +1,453 @@
+//! Opening a store: finish what a crash interrupted, recover the log, and rebuild the
+//! indexes — from the snapshot plus the log after it, or, without a usable snapshot, by
+//! a full scan where the record with the highest sequence number of each key wins.
+//! Both paths give the same state (tested).
+
+use crate::codec::{self, KeyspaceId, PackedLocation, TAG_DELETE, TAG_PUT};
+use crate::config::Config;
+use crate::keyspace::Keyspaces;
+use crate::layout::{self, DirLock, FileKind, MANIFEST_FILE};
+use crate::manifest::{Manifest, SnapshotRef};
+use crate::segments::SegmentTable;
+use crate::storage::{AccessMode, AlexStorage};
+use crate::{Error, Result};
+use alexdb_alex::AlexMap;
+use alexdb_wal::{RecordRef, RecoveryReport, Segment, Seq, Wal};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where the indexes came from when the store was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexSource {
+    /// Loaded from a snapshot, then the log after it was replayed.
+    Snapshot {
+        number: u64,
+        covered_seq: u64,
+        replayed_records: u64,
+    },
+    /// Rebuilt from every record of every segment.
+    FullScan {
+        /// Why no snapshot was used ("no snapshot yet", or what was wrong with it).
+        reason: String,
+        records_scanned: u64,
+    },
+}
+
+/// What opening a store found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenReport {
+    pub source: IndexSource,
+    /// The log's own recovery (torn tail truncated, salvaged ranges).
+    pub wal: RecoveryReport,
+    /// Files removed because a crash left them behind (unfinished writes, uncommitted
+    /// compaction outputs, segments whose retirement was committed).
+    pub removed_files: Vec<PathBuf>,
+    pub duration: Duration,
+}
+
+impl Default for OpenReport {
+    fn default() -> OpenReport {
+        OpenReport {
+            source: IndexSource::FullScan {
+                reason: String::new(),
+                records_scanned: 0,
+            },
+            wal: RecoveryReport::default(),
+            removed_files: Vec::new(),
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage> {
+    let started = Instant::now();
+    config.validate()?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let lock = DirLock::acquire(dir)?;
+    let files = layout::list(dir)?;
+    let mut manifest = match Manifest::load(dir)? {
+        Some(manifest) => manifest,
+        None => {
+            let data_file = files.iter().find(|(_, kind)| {
+                matches!(
+                    kind,
+                    FileKind::Log(_) | FileKind::Segment(_) | FileKind::Snapshot(_)
+                )
+            });
+            if let Some((path, _)) = data_file {
+                return Err(Error::corruption(
+                    dir.join(MANIFEST_FILE),
+                    0,
+                    format!("the MANIFEST is missing but {} exists", path.display()),
+                ));
+            }
+            let manifest = Manifest::new();
+            manifest.store(dir)?;
+            manifest
+        }
+    };
+    let removed_files = remove_leftovers(dir, &files, &manifest)?;
+    if !manifest.retired.is_empty() {
+        manifest.retired.clear();
+        manifest.store(dir)?;
+    }
+
+    let (wal, wal_report) = Wal::open(dir, config.wal_options())?;
+    let wal = Arc::new(wal);
+    let mut segments = SegmentTable::default();
+    for segment in wal.segments() {
+        let first_seq = segment.first_seq().0;
+        segments.insert(segment, if first_seq == 0 { u64::MAX } else { first_seq });
+    }
+    for standalone in &manifest.standalone {
+        let segment = Segment::open(&layout::segment_path(dir, standalone.id))?;
+        segments.insert(Arc::new(segment), standalone.min_seq);
+    }
+
+    let mut storage = AlexStorage {
+        dir: dir.to_path_buf(),
+        keyspaces: Keyspaces::from_catalog(&manifest.keyspaces),
+        config,
+        mode: AccessMode::ReadWrite,
+        _lock: Some(lock),
+        wal,
+        manifest,
+        segments,
+        open_report: OpenReport::default(),
+        bytes_since_checkpoint: 0,
+        checkpoints: 0,
+        compactions: 0,
+    };
+    let source = storage.load_index()?;
+    storage.open_report = OpenReport {
+        source,
+        wal: wal_report,
+        removed_files,
+        duration: started.elapsed(),
+    };
+    Ok(storage)
+}
+
+/// Remove what a crash left behind: committed retirements, temp files, compaction
+/// outputs the manifest does not list, snapshots it does not name.
+fn remove_leftovers(
+    dir: &Path,
+    files: &[(PathBuf, FileKind)],
+    manifest: &Manifest,
+) -> Result<Vec<PathBuf>> {
+    let listed: HashSet<u64> = manifest.standalone.iter().map(|s| s.id).collect();
+    let retired: HashSet<u64> = manifest.retired.iter().copied().collect();
+    let current_snapshot = manifest.snapshot.map(|s| s.number);
+    let mut removed = Vec::new();
+    for (path, kind) in files {
+        let remove = match kind {
+            FileKind::Temp => true,
+            FileKind::Segment(id) => !listed.contains(id) || retired.contains(id),
+            FileKind::Log(id) => retired.contains(id),
+            FileKind::Snapshot(number) => Some(*number) != current_snapshot,
+            FileKind::Other => false,
+        };
+        if remove {
+            layout::remove_if_exists(path)?;
+            removed.push(path.clone());
+        }
+    }
+    if !removed.is_empty() {
+        layout::sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// One record seen by a full scan. `stored_len` has [`TOMBSTONE_BIT`] set for tombstones.
+#[derive(Clone, Copy)]
+struct Scanned {
+    keyspace: u32,
+    stored_len: u32,
+    key: i64,
+    seq: u64,
+    location: u64,
+}
+
+const TOMBSTONE_BIT: u32 = 1 << 31;
+
+impl AlexStorage {
+    /// Build the indexes from the snapshot (if usable) or by a full scan.
+    pub(crate) fn load_index(&mut self) -> Result<IndexSource> {
+        let reason = match self.manifest.snapshot {
+            None => "no snapshot yet".to_string(),
+            Some(snapshot) => match self.load_snapshot(snapshot) {
+                Ok(replayed_records) => {
+                    return Ok(IndexSource::Snapshot {
+                        number: snapshot.number,
+                        covered_seq: snapshot.covered_seq,
+                        replayed_records,
+                    });
+                }
+                Err(error) => {
+                    self.reset_indexes();
+                    format!("snapshot {} unusable: {error}", snapshot.number)
+                }
+            },
+        };
+        let records_scanned = self.full_scan()?;
+        Ok(IndexSource::FullScan {
+            reason,
+            records_scanned,
+        })
+    }
+
+    fn reset_indexes(&mut self) {
+        for state in self.keyspaces.iter_mut() {
+            state.index = AlexMap::new();
+        }
+        let ids: Vec<u64> = self
+            .segments
+            .iter()
+            .map(|slot| slot.segment.id().0)
+            .collect();
+        for id in ids {
+            if let Some(slot) = self.segments.get_mut(id) {
+                slot.live_bytes = 0;
+            }
+        }
+    }
+
+    /// Load the snapshot and replay the log after it; returns the records replayed.
+    fn load_snapshot(&mut self, snapshot_ref: SnapshotRef) -> Result<u64> {
+        let path = layout::snapshot_path(&self.dir, snapshot_ref.number);
+        let snapshot = crate::snapshot::read(&path)?;
+        let fail = |reason: String| Error::corruption(&path, 0, reason);
+        if snapshot.covered_seq != snapshot_ref.covered_seq {
+            return Err(fail(format!(
+                "covers sequence {} but the manifest says {}",
+                snapshot.covered_seq, snapshot_ref.covered_seq
+            )));
+        }
+        if snapshot.covered_seq > self.wal.last_seq().0 {
+            return Err(fail(format!(
+                "covers sequence {} but the log ends at {}",
+                snapshot.covered_seq,
+                self.wal.last_seq().0
+            )));
+        }
+        for (id, live_bytes) in &snapshot.segment_live_bytes {
+            match self.segments.get_mut(*id) {
+                Some(slot) => slot.live_bytes = *live_bytes,
+                None if *live_bytes == 0 => {}
+                None => {
+                    return Err(fail(format!(
+                        "refers to segment {id}, which does not exist"
+                    )));
+                }
+            }
+        }
+        for (keyspace, entries) in snapshot.keyspaces {
+            for (key, location) in &entries {
+                let location = PackedLocation(*location);
+                let in_bounds = self
+                    .segments
+                    .get(location.segment_id().0)
+                    .is_some_and(|slot| location.offset() < slot.written_bytes());
+                if !in_bounds {
+                    return Err(fail(format!(
+                        "key {key} points at segment {} offset {}, which does not exist",
+                        location.segment_id().0,
+                        location.offset()
+                    )));
+                }
+            }
+            let index = AlexMap::bulk_load(&entries)
+                .map_err(|error| fail(format!("keyspace {}: {error}", keyspace.0)))?;
+            let state = self.keyspaces.get_mut(keyspace).ok_or_else(|| {
+                fail(format!(
+                    "names keyspace {}, which does not exist",
+                    keyspace.0
+                ))
+            })?;
+            state.index = index;
+        }
+        self.replay_log(Seq(snapshot.covered_seq + 1))
+    }
+
+    /// Apply every log record from `from` on, in order. Returns how many were applied.
+    pub(crate) fn replay_log(&mut self, from: Seq) -> Result<u64> {
+        let wal = Arc::clone(&self.wal);
+        let mut applied = 0u64;
+        let mut failure: Option<Error> = None;
+        let outcome = wal.scan_from(from, &mut |record| {
+            match self.apply_scanned(&record) {
+                Ok(()) => {
+                    applied += 1;
+                    Ok(())
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    // Stops the scan; the real error is `failure`.
+                    Err(scan_stopped(record.location))
+                }
+            }
+        });
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        outcome?;
+        Ok(applied)
+    }
+
+    fn apply_scanned(&mut self, record: &RecordRef<'_>) -> Result<()> {
+        let (keyspace, key, _) = self.decode_record(record)?;
+        let packed = self.pack(record.location)?;
+        self.apply_record(keyspace, key, record.tag, packed, record.stored_len)
+    }
+
+    fn decode_record<'r>(&self, record: &RecordRef<'r>) -> Result<(KeyspaceId, i64, &'r [u8])> {
+        codec::decode_head(record.payload).ok_or_else(|| {
+            Error::corruption(
+                self.segment_path_of(record.location.segment_id.0),
+                record.location.offset,
+                format!(
+                    "record payload of {} bytes is shorter than its head",
+                    record.payload.len()
+                ),
+            )
+        })
+    }
+
+    pub(crate) fn segment_path_of(&self, id: u64) -> PathBuf {
+        self.segments.get(id).map_or_else(
+            || self.dir.clone(),
+            |slot| slot.segment.path().to_path_buf(),
+        )
+    }
+
+    /// Rebuild every index from all segments: per key, the record with the highest
+    /// sequence number wins (a tombstone means absent). Returns the records scanned.
+    fn full_scan(&mut self) -> Result<u64> {
+        let mut scanned: Vec<Scanned> = Vec::new();
+        let mut failure: Option<Error> = None;
+        let mut collect =
+            |storage: &AlexStorage, record: RecordRef<'_>| -> alexdb_wal::Result<()> {
+                let entry = storage
+                    .decode_record(&record)
+                    .and_then(|(keyspace, key, _)| {
+                        let tombstone = match record.tag {
+                            TAG_PUT => 0,
+                            TAG_DELETE => TOMBSTONE_BIT,
+                            other => {
+                                return Err(Error::corruption(
+                                    storage.segment_path_of(record.location.segment_id.0),
+                                    record.location.offset,
+                                    format!("unknown record tag {other}"),
+                                ));
+                            }
+                        };
+                        let location = PackedLocation::pack(record.location).ok_or_else(|| {
+                            Error::corruption(
+                                storage.segment_path_of(record.location.segment_id.0),
+                                record.location.offset,
+                                "record location is beyond what the index can address",
+                            )
+                        })?;
+                        Ok(Scanned {
+                            keyspace: keyspace.0,
+                            stored_len: record.stored_len as u32 | tombstone,
+                            key,
+                            seq: record.seq.0,
+                            location: location.0,
+                        })
+                    });
+                match entry {
+                    Ok(entry) => {
+                        scanned.push(entry);
+                        Ok(())
+                    }
+                    Err(error) => {
+                        failure = Some(error);
+                        Err(scan_stopped(record.location))
+                    }
+                }
+            };
+        let standalone: Vec<Arc<Segment>> = self
+            .segments
+            .iter()
+            .filter(|slot| slot.kind() == alexdb_wal::SegmentKind::Standalone)
+            .map(|slot| Arc::clone(&slot.segment))
+            .collect();
+        let mut outcome = Ok(());
+        for segment in &standalone {
+            outcome = segment
+                .scan(0, &mut |record| collect(self, record))
+                .map(|_| ());
+            if outcome.is_err() {
+                break;
+            }
+        }
+        if outcome.is_ok() {
+            let wal = Arc::clone(&self.wal);
+            outcome = wal.scan_from(Seq(0), &mut |record| collect(self, record));
+        }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        outcome?;
+
+        let records_scanned = scanned.len() as u64;
+        scanned.sort_unstable_by_key(|entry| (entry.keyspace, entry.key, entry.seq));
+        let mut per_keyspace: Vec<(KeyspaceId, Vec<(i64, u64)>)> = Vec::new();
+        let mut index = 0;
+        while index < scanned.len() {
+            let mut last = index;
+            while last + 1 < scanned.len()
+                && scanned[last + 1].keyspace == scanned[index].keyspace
+                && scanned[last + 1].key == scanned[index].key
+            {
+                last += 1;
+            }
+            let winner = scanned[last];
+            index = last + 1;
+            if winner.stored_len & TOMBSTONE_BIT != 0 {
+                continue;
+            }
+            let keyspace = KeyspaceId(winner.keyspace);
+            if per_keyspace.last().map(|(id, _)| *id) != Some(keyspace) {
+                per_keyspace.push((keyspace, Vec::new()));
+            }
+            per_keyspace
+                .last_mut()
+                .expect("pushed just above")
+                .1
+                .push((winner.key, winner.location));
+            self.segments.add_live(
+                PackedLocation(winner.location).segment_id().0,
+                u64::from(winner.stored_len),
+            );
+        }
+        drop(scanned);
+        for (keyspace, entries) in per_keyspace {
+            let index = AlexMap::bulk_load(&entries)
+                .expect("full-scan entries are sorted and deduplicated by key");
+            let Some(state) = self.keyspaces.get_mut(keyspace) else {
+                return Err(Error::corruption(
+                    self.dir.join(MANIFEST_FILE),
+                    0,
+                    format!(
+                        "records name keyspace {}, which the manifest does not list",
+                        keyspace.0
+                    ),
+                ));
+            };
+            state.index = index;
+        }
+        Ok(records_scanned)
+    }
+}
+
+/// The error a scan callback returns to stop the scan; the caller reports its own.
+fn scan_stopped(location: alexdb_wal::Location) -> alexdb_wal::Error {
+    alexdb_wal::Error::BadLocation {
+        location,
+        reason: "scan stopped by the engine".to_string(),
+    }
+}

@@ -1,0 +1,538 @@
+//! `AlexStorage`: the store. Every write is appended once to the log (which is the
+//! data); one `AlexMap` per keyspace maps each key to the location of its newest record;
+//! a read follows that location into the memory-mapped segment and returns the bytes
+//! without copying.
+//!
+//! Locking: `AlexStorage` is single-owner (`&mut self` writes). The concurrent wrapper
+//! puts it behind a `RwLock`; the log itself is internally synchronized.
+
+use crate::batch::WriteBatch;
+use crate::codec::{
+    self, DEFAULT_KEYSPACE, HEAD_LEN, KeyspaceId, PackedLocation, TAG_DELETE, TAG_PUT,
+};
+use crate::config::Config;
+use crate::keyspace::{self, Keyspace, Keyspaces, MAX_KEYSPACES};
+use crate::layout::{self, DirLock};
+use crate::manifest::Manifest;
+use crate::range::Range;
+use crate::recovery::OpenReport;
+use crate::segments::SegmentTable;
+use crate::stats::{KeyspaceStats, StorageStats};
+use crate::{Error, Result};
+use alexdb_wal::{CommitReceipt, Entry, SegmentWriter, Wal};
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How a store was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessMode {
+    /// The one writer: holds the directory lock.
+    ReadWrite,
+    /// A consistent snapshot of the files at open time; never changes.
+    ReadOnly,
+    /// Follows a writer in another process with `catch_up`.
+    Secondary,
+}
+
+/// The storage engine. See the crate docs.
+#[derive(Debug)]
+pub struct AlexStorage {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: Config,
+    pub(crate) mode: AccessMode,
+    /// Held for the lifetime of a read-write store.
+    pub(crate) _lock: Option<DirLock>,
+    pub(crate) wal: Arc<Wal>,
+    pub(crate) manifest: Manifest,
+    pub(crate) keyspaces: Keyspaces,
+    pub(crate) segments: SegmentTable,
+    pub(crate) open_report: OpenReport,
+    /// Log bytes appended since the last checkpoint (drives automatic checkpoints).
+    pub(crate) bytes_since_checkpoint: u64,
+    pub(crate) checkpoints: u64,
+    pub(crate) compactions: u64,
+}
+
+impl AlexStorage {
+    /// Open the store in `dir` with [`Config::production`], creating it if missing.
+    pub fn open(dir: impl AsRef<Path>) -> Result<AlexStorage> {
+        AlexStorage::open_with(dir, Config::default())
+    }
+
+    /// Open the store in `dir` with `config`, creating it if missing.
+    pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<AlexStorage> {
+        crate::recovery::open_read_write(dir.as_ref(), config)
+    }
+
+    /// What opening found: snapshot or full scan, log recovery, timings.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.open_report
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn access_mode(&self) -> AccessMode {
+        self.mode
+    }
+
+    // ----- keyspaces -------------------------------------------------------------------
+
+    /// The handle of the default keyspace.
+    pub fn default_keyspace(&self) -> Keyspace {
+        self.keyspaces.default_keyspace().handle.clone()
+    }
+
+    /// The keyspace called `name`, created (durably) if it does not exist yet.
+    pub fn keyspace(&mut self, name: &str) -> Result<Keyspace> {
+        if let Some(state) = self.keyspaces.by_name(name) {
+            return Ok(state.handle.clone());
+        }
+        self.ensure_writable()?;
+        keyspace::validate_name(name)?;
+        if self.keyspaces.count() >= MAX_KEYSPACES {
+            return Err(Error::InvalidKeyspaceName {
+                name: name.to_string(),
+                reason: format!("a store holds at most {MAX_KEYSPACES} keyspaces"),
+            });
+        }
+        let id = self.keyspaces.next_id();
+        let mut manifest = self.manifest.clone();
+        manifest.keyspaces.push((id, name.to_string()));
+        manifest.store(&self.dir)?;
+        self.manifest = manifest;
+        Ok(self.keyspaces.add(id, name))
+    }
+
+    /// The keyspace called `name`, or `Error::KeyspaceNotFound`.
+    pub fn existing_keyspace(&self, name: &str) -> Result<Keyspace> {
+        self.keyspaces
+            .by_name(name)
+            .map(|state| state.handle.clone())
+            .ok_or_else(|| Error::KeyspaceNotFound {
+                name: name.to_string(),
+            })
+    }
+
+    /// Every keyspace, in id order.
+    pub fn keyspaces(&self) -> Vec<Keyspace> {
+        self.keyspaces
+            .iter()
+            .map(|state| state.handle.clone())
+            .collect()
+    }
+
+    pub(crate) fn state(&self, keyspace: &Keyspace) -> Result<&crate::keyspace::KeyspaceState> {
+        self.keyspaces
+            .get(keyspace.id)
+            .filter(|state| state.handle.name == keyspace.name)
+            .ok_or_else(|| Error::KeyspaceNotFound {
+                name: keyspace.name.to_string(),
+            })
+    }
+
+    // ----- reads -----------------------------------------------------------------------
+
+    /// The value of `key` in the default keyspace: a slice of the memory-mapped segment.
+    #[inline]
+    pub fn get(&self, key: i64) -> Result<Option<&[u8]>> {
+        let state = self.keyspaces.default_keyspace();
+        match state.index.get(key) {
+            Some(location) => self
+                .segments
+                .value(DEFAULT_KEYSPACE, key, PackedLocation(*location))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The value of `key` in `keyspace`.
+    pub fn get_in(&self, keyspace: &Keyspace, key: i64) -> Result<Option<&[u8]>> {
+        let state = self.state(keyspace)?;
+        match state.index.get(key) {
+            Some(location) => self
+                .segments
+                .value(keyspace.id, key, PackedLocation(*location))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn contains_key(&self, key: i64) -> bool {
+        self.keyspaces.default_keyspace().index.contains_key(key)
+    }
+
+    /// Keys and values of the default keyspace in `range`, in key order (both directions).
+    pub fn range(&self, range: impl RangeBounds<i64>) -> Range<'_> {
+        let state = self.keyspaces.default_keyspace();
+        Range::new(DEFAULT_KEYSPACE, state.index.range(range), &self.segments)
+    }
+
+    /// Keys and values of `keyspace` in `range`.
+    pub fn range_in(&self, keyspace: &Keyspace, range: impl RangeBounds<i64>) -> Result<Range<'_>> {
+        let state = self.state(keyspace)?;
+        Ok(Range::new(
+            keyspace.id,
+            state.index.range(range),
+            &self.segments,
+        ))
+    }
+
+    /// Number of keys in the default keyspace.
+    pub fn len(&self) -> usize {
+        self.keyspaces.default_keyspace().index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of keys in `keyspace`.
+    pub fn len_in(&self, keyspace: &Keyspace) -> Result<usize> {
+        Ok(self.state(keyspace)?.index.len())
+    }
+
+    // ----- writes ----------------------------------------------------------------------
+
+    /// Insert or overwrite `key` in the default keyspace.
+    pub fn insert(&mut self, key: i64, value: &[u8]) -> Result<()> {
+        self.insert_entries(DEFAULT_KEYSPACE, &[(key, value)])
+    }
+
+    /// Insert or overwrite `key` in `keyspace`.
+    pub fn insert_in(&mut self, keyspace: &Keyspace, key: i64, value: &[u8]) -> Result<()> {
+        self.state(keyspace)?;
+        self.insert_entries(keyspace.id, &[(key, value)])
+    }
+
+    /// Insert or overwrite all `entries` atomically.
+    pub fn insert_batch(&mut self, entries: &[(i64, &[u8])]) -> Result<()> {
+        self.insert_entries(DEFAULT_KEYSPACE, entries)
+    }
+
+    /// Delete `key` from the default keyspace; `true` if it existed. Deleting a missing
+    /// key writes nothing.
+    pub fn delete(&mut self, key: i64) -> Result<bool> {
+        let keyspace = self.default_keyspace();
+        self.delete_in(&keyspace, key)
+    }
+
+    /// Delete `key` from `keyspace`; `true` if it existed.
+    pub fn delete_in(&mut self, keyspace: &Keyspace, key: i64) -> Result<bool> {
+        self.ensure_writable()?;
+        if !self.state(keyspace)?.index.contains_key(key) {
+            return Ok(false);
+        }
+        let head = codec::encode_head(keyspace.id, key);
+        let entry = Entry {
+            tag: TAG_DELETE,
+            head: &head,
+            body: &[],
+        };
+        let receipt = self.wal.commit(&[entry])?;
+        self.apply_receipt(
+            &receipt,
+            [(keyspace.id, key, TAG_DELETE, 0usize)].into_iter(),
+        )?;
+        self.after_write()?;
+        Ok(true)
+    }
+
+    /// Apply a batch of puts and deletes atomically.
+    pub fn write(&mut self, batch: WriteBatch) -> Result<()> {
+        self.ensure_writable()?;
+        for op in &batch.ops {
+            if self.keyspaces.get(op.keyspace).is_none() {
+                return Err(Error::KeyspaceNotFound {
+                    name: format!("#{}", op.keyspace.0),
+                });
+            }
+            self.check_value_len(op.key, op.value.len())?;
+        }
+        let heads: Vec<[u8; HEAD_LEN]> = batch
+            .ops
+            .iter()
+            .map(|op| codec::encode_head(op.keyspace, op.key))
+            .collect();
+        let entries: Vec<Entry<'_>> = batch
+            .ops
+            .iter()
+            .zip(&heads)
+            .map(|(op, head)| Entry {
+                tag: op.tag,
+                head,
+                body: &batch.data[op.value.clone()],
+            })
+            .collect();
+        let receipt = self.wal.commit(&entries)?;
+        self.apply_receipt(
+            &receipt,
+            batch
+                .ops
+                .iter()
+                .map(|op| (op.keyspace, op.key, op.tag, op.value.len())),
+        )?;
+        self.after_write()
+    }
+
+    fn insert_entries(&mut self, keyspace: KeyspaceId, items: &[(i64, &[u8])]) -> Result<()> {
+        self.ensure_writable()?;
+        for (key, value) in items {
+            self.check_value_len(*key, value.len())?;
+        }
+        let receipt = if let [(key, value)] = items {
+            let head = codec::encode_head(keyspace, *key);
+            self.wal.commit(&[Entry {
+                tag: TAG_PUT,
+                head: &head,
+                body: value,
+            }])?
+        } else {
+            let heads: Vec<[u8; HEAD_LEN]> = items
+                .iter()
+                .map(|(key, _)| codec::encode_head(keyspace, *key))
+                .collect();
+            let entries: Vec<Entry<'_>> = items
+                .iter()
+                .zip(&heads)
+                .map(|((_, value), head)| Entry {
+                    tag: TAG_PUT,
+                    head,
+                    body: value,
+                })
+                .collect();
+            self.wal.commit(&entries)?
+        };
+        self.apply_receipt(
+            &receipt,
+            items
+                .iter()
+                .map(|(key, value)| (keyspace, *key, TAG_PUT, value.len())),
+        )?;
+        self.after_write()
+    }
+
+    fn check_value_len(&self, key: i64, len: usize) -> Result<()> {
+        if len as u64 > self.config.max_value_len {
+            return Err(Error::ValueTooLarge {
+                key,
+                len: len as u64,
+                max: self.config.max_value_len,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn ensure_writable(&self) -> Result<()> {
+        match self.mode {
+            AccessMode::ReadWrite => Ok(()),
+            AccessMode::ReadOnly => Err(Error::ReadOnly { mode: "read-only" }),
+            AccessMode::Secondary => Err(Error::ReadOnly { mode: "secondary" }),
+        }
+    }
+
+    /// Make committed entries visible: `ops` describes the entries of `receipt` in order.
+    pub(crate) fn apply_receipt(
+        &mut self,
+        receipt: &CommitReceipt,
+        ops: impl Iterator<Item = (KeyspaceId, i64, u8, usize)>,
+    ) -> Result<()> {
+        let mut appended = 0;
+        for ((keyspace, key, tag, value_len), location) in ops.zip(&receipt.locations) {
+            let stored_len = SegmentWriter::stored_len((HEAD_LEN + value_len) as u64);
+            appended += stored_len;
+            let packed = self.pack(*location)?;
+            self.apply_record(keyspace, key, tag, packed, stored_len)?;
+        }
+        self.bytes_since_checkpoint += appended;
+        Ok(())
+    }
+
+    pub(crate) fn pack(&mut self, location: alexdb_wal::Location) -> Result<PackedLocation> {
+        let id = location.segment_id.0;
+        if !self.segments.contains(id) {
+            let segment = self.wal.segment(location.segment_id).ok_or_else(|| {
+                Error::corruption(
+                    &self.dir,
+                    location.offset,
+                    format!("log segment {id} vanished"),
+                )
+            })?;
+            let min_seq = segment.first_seq().0;
+            self.segments.insert(segment, min_seq);
+        }
+        PackedLocation::pack(location).ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "segment id {id} or offset {} is beyond what the index can address",
+                location.offset
+            ))
+        })
+    }
+
+    /// Apply one record to the index and the byte accounting. Records must be applied in
+    /// log order (sequence order) for a given key.
+    pub(crate) fn apply_record(
+        &mut self,
+        keyspace: KeyspaceId,
+        key: i64,
+        tag: u8,
+        location: PackedLocation,
+        stored_len: u64,
+    ) -> Result<()> {
+        let Some(state) = self.keyspaces.get_mut(keyspace) else {
+            return Err(Error::corruption(
+                self.segment_path(location),
+                location.offset(),
+                format!(
+                    "record of key {key} names keyspace {} which does not exist",
+                    keyspace.0
+                ),
+            ));
+        };
+        let previous = match tag {
+            TAG_PUT => {
+                self.segments.add_live(location.segment_id().0, stored_len);
+                state.index.insert(key, location.0)
+            }
+            TAG_DELETE => state.index.remove(key),
+            other => {
+                return Err(Error::corruption(
+                    self.segment_path(location),
+                    location.offset(),
+                    format!("unknown record tag {other}"),
+                ));
+            }
+        };
+        if let Some(previous) = previous {
+            self.segments.release(PackedLocation(previous))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn segment_path(&self, location: PackedLocation) -> PathBuf {
+        self.segments.get(location.segment_id().0).map_or_else(
+            || self.dir.clone(),
+            |slot| slot.segment.path().to_path_buf(),
+        )
+    }
+
+    fn after_write(&mut self) -> Result<()> {
+        let every = self.config.checkpoint_every_bytes;
+        if every > 0 && self.bytes_since_checkpoint >= every {
+            self.checkpoint()?;
+            if self.config.auto_compact && self.has_compaction_work() {
+                self.compact()?;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- durability ------------------------------------------------------------------
+
+    /// Make every acknowledged write durable now, whatever the sync mode.
+    pub fn sync(&mut self) -> Result<()> {
+        self.ensure_writable()?;
+        Ok(self.wal.sync()?)
+    }
+
+    /// Write an index snapshot covering everything written so far, so that the next open
+    /// replays only the log after it.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.ensure_writable()?;
+        self.wal.sync()?;
+        self.write_snapshot_and_manifest(self.manifest.clone())?;
+        self.checkpoints += 1;
+        Ok(())
+    }
+
+    /// Write a snapshot of the current index, then commit `manifest` naming it.
+    pub(crate) fn write_snapshot_and_manifest(&mut self, mut manifest: Manifest) -> Result<()> {
+        let covered_seq = self.wal.last_seq().0;
+        let number = manifest.next_snapshot_number;
+        let path = layout::snapshot_path(&self.dir, number);
+        let indexes: Vec<(KeyspaceId, &alexdb_alex::AlexMap<u64>)> = self
+            .keyspaces
+            .iter()
+            .map(|state| (state.handle.id, &state.index))
+            .collect();
+        crate::snapshot::write(&path, covered_seq, &self.segments.live_table(), &indexes)?;
+        let previous = manifest.snapshot;
+        manifest.snapshot = Some(crate::manifest::SnapshotRef {
+            number,
+            covered_seq,
+        });
+        manifest.next_snapshot_number = number + 1;
+        manifest.store(&self.dir)?;
+        self.manifest = manifest;
+        self.bytes_since_checkpoint = 0;
+        if let Some(previous) = previous {
+            layout::remove_if_exists(&layout::snapshot_path(&self.dir, previous.number))?;
+        }
+        Ok(())
+    }
+
+    /// Sync and close, reporting any error that dropping would swallow.
+    pub fn close(self) -> Result<()> {
+        if self.mode == AccessMode::ReadWrite {
+            self.wal.sync()?;
+        }
+        Ok(())
+    }
+
+    // ----- introspection ---------------------------------------------------------------
+
+    /// Sizes, space use and activity counters.
+    pub fn stats(&self) -> StorageStats {
+        let keyspaces: Vec<KeyspaceStats> = self
+            .keyspaces
+            .iter()
+            .map(|state| {
+                let index = state.index.stats();
+                KeyspaceStats {
+                    name: state.handle.name.to_string(),
+                    keys: state.index.len(),
+                    index_bytes: index.heap_bytes,
+                    index_depth: index.depth,
+                }
+            })
+            .collect();
+        let live_bytes: u64 = self.segments.iter().map(|slot| slot.live_bytes).sum();
+        let written_bytes: u64 = self.segments.iter().map(|slot| slot.written_bytes()).sum();
+        let file_bytes: u64 = self
+            .segments
+            .iter()
+            .map(|slot| slot.segment.capacity())
+            .sum();
+        StorageStats {
+            keys: keyspaces.iter().map(|k| k.keys).sum(),
+            index_bytes: keyspaces.iter().map(|k| k.index_bytes).sum(),
+            index_depth: keyspaces.iter().map(|k| k.index_depth).max().unwrap_or(0),
+            keyspaces,
+            live_bytes,
+            dead_bytes: written_bytes.saturating_sub(live_bytes),
+            written_bytes,
+            file_bytes,
+            segments: self.segments.len(),
+            space_amplification: if live_bytes == 0 {
+                1.0
+            } else {
+                written_bytes as f64 / live_bytes as f64
+            },
+            wal: self.wal.stats(),
+            last_seq: self.wal.last_seq().0,
+            checkpoints: self.checkpoints,
+            compactions: self.compactions,
+        }
+    }
+
+    /// The log this store writes to (shared with the concurrent wrapper).
+    pub fn wal(&self) -> &Arc<Wal> {
+        &self.wal
+    }
+}
