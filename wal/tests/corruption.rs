@@ -147,8 +147,7 @@ fn a_torn_end_of_a_sealed_segment_is_corruption_because_later_segments_follow() 
     let first_segment_last = built
         .records
         .iter()
-        .filter(|r| r.location.segment_id.0 == 1)
-        .next_back()
+        .rfind(|r| r.location.segment_id.0 == 1)
         .expect("records in segment 1");
     assert!(
         built
@@ -457,11 +456,11 @@ proptest! {
         for mode in [RecoveryMode::Strict, RecoveryMode::Salvage] {
             let copy = restore(&snapshot(dir.path()));
             let options = WalOptions { recovery_mode: mode, ..built.options.clone() };
-            if let Ok((wal, _)) = Wal::open(copy.path(), options) {
-                if let Ok(records) = scan_all(&wal) {
-                    for record in logical(&records) {
-                        prop_assert!(original.contains(&record), "{mode:?}: open returned a record that was never written: seq {}", record.0);
-                    }
+            if let Ok((wal, _)) = Wal::open(copy.path(), options)
+                && let Ok(records) = scan_all(&wal)
+            {
+                for record in logical(&records) {
+                    prop_assert!(original.contains(&record), "{mode:?}: open returned a record that was never written: seq {}", record.0);
                 }
             }
         }

@@ -193,7 +193,12 @@ fn run_cuts(built: &BuiltLog, offsets: impl Iterator<Item = u64> + Clone, append
     for cut in [Cut::SetLen, Cut::ZeroFill] {
         for (index, offset) in offsets.clone().enumerate() {
             tried += 1;
-            if let Err(failure) = check_cut(built, offset, cut, index as u64 % append_every == 0) {
+            if let Err(failure) = check_cut(
+                built,
+                offset,
+                cut,
+                (index as u64).is_multiple_of(append_every),
+            ) {
                 failures.push(failure);
             }
         }
@@ -321,7 +326,7 @@ fn a_batch_spanning_segments_torn_in_its_last_segment_is_gone_entirely() {
     let end = in_last.last().expect("not empty").end();
     // Every byte of the first and last 96 bytes, a stride in between.
     let offsets =
-        (start..end).filter(|&o| o < start + 96 || o + 96 >= end || (o - start) % 11 == 0);
+        (start..end).filter(|&o| o < start + 96 || o + 96 >= end || (o - start).is_multiple_of(11));
     run_cuts(&built, offsets, 4);
 }
 
