@@ -1,1 +1,645 @@
-fn main() {}
+//! Criterion benches of the ALEX index (`alexdb_alex::AlexMap<u64>`) against
+//! `BTreeMap<i64, u64>`, measured in the same run (issue 2's "Must reach" targets).
+//!
+//! Workloads, each on `ALEX_BENCH_KEYS` keys (default 10,000,000) with `u64` payloads:
+//! - point lookups of existing keys and of missing keys, for keys uniform over the full `i64`
+//!   range and for lognormal keys `floor(1e9 * LogNormal(0, 2))` (deduplicated);
+//!   missing keys are drawn from the same distribution and rejected if present;
+//! - range scans of 100 keys from random start keys drawn from the key distribution;
+//! - random inserts of N/2 uniform keys into a bulk-loaded map of the other N/2
+//!   (one iteration = all N/2 inserts; the bulk load is setup, not timed);
+//! - bulk load of N sorted uniform keys (absolute time; target < 1.5 s for 10M);
+//! - index memory per key after bulk load, measured two ways: `stats().heap_bytes` and the
+//!   live-byte delta of a counting global allocator (the same allocator measures `BTreeMap`).
+//!
+//! Ratios: criterion does not compute ratios between functions, so after the criterion groups
+//! a summary pass times every workload again with `std::time::Instant` (minimum of 3 passes
+//! for lookups and scans, of 2 for inserts and bulk loads), prints a table of ops/s for both
+//! maps, the ratio and the target, and the memory figures. Set `ALEX_BENCH_SUMMARY=0` to skip
+//! it, or `ALEX_BENCH_CRITERION=0` to run only the summary.
+//!
+//! Run: `CARGO_TARGET_DIR=... cargo bench --bench alex` (about 5 minutes at 10M keys);
+//! quick: `ALEX_BENCH_KEYS=200000 cargo bench --bench alex`. All data sets come from fixed
+//! seeds and are built before any timed loop. Under `cargo test --benches` (no `--bench`
+//! argument) it runs as a smoke test on 20,000 keys.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use alexdb_alex::AlexMap;
+use criterion::{BatchSize, Criterion, SamplingMode};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal};
+
+/// A global allocator that counts live heap bytes, so both maps' memory is measured the
+/// same way (and `AlexStats::heap_bytes` can be checked against it).
+struct CountingAllocator;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
+// `GlobalAlloc` contract is `System`'s; the counter is only bookkeeping.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        pointer
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
+        let pointer = unsafe { System.alloc_zeroed(layout) };
+        if !pointer.is_null() {
+            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
+        unsafe { System.dealloc(pointer, layout) };
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
+        let new_pointer = unsafe { System.realloc(pointer, layout, new_size) };
+        if !new_pointer.is_null() {
+            LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+            LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        }
+        new_pointer
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn live_bytes() -> usize {
+    LIVE_BYTES.load(Ordering::Relaxed)
+}
+
+/// Builds a value and returns it with the live heap bytes it added.
+fn measured<T>(build: impl FnOnce() -> T) -> (T, usize) {
+    let before = live_bytes();
+    let value = build();
+    (value, live_bytes().saturating_sub(before))
+}
+
+const DEFAULT_KEYS: usize = 10_000_000;
+const SMOKE_KEYS: usize = 20_000;
+const QUERY_COUNT: usize = 1_000_000;
+const SCAN_COUNT: usize = 100_000;
+const SCAN_LENGTH: usize = 100;
+const SEED: u64 = 0xA1E8_2020;
+
+fn payload(key: i64) -> u64 {
+    (key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// One key distribution, its data and its query sets, built before any timing.
+struct Dataset {
+    name: &'static str,
+    /// Sorted, distinct.
+    pairs: Vec<(i64, u64)>,
+    hits: Vec<i64>,
+    misses: Vec<i64>,
+    scan_starts: Vec<i64>,
+}
+
+fn sorted_distinct(
+    count: usize,
+    rng: &mut StdRng,
+    mut draw: impl FnMut(&mut StdRng) -> i64,
+) -> Vec<i64> {
+    let mut keys: Vec<i64> = Vec::with_capacity(count + count / 16);
+    // Bounded: each round adds count - len draws, and duplicates are rare for both
+    // distributions, so a handful of rounds suffice; 64 is a generous limit.
+    for _round in 0..64 {
+        if keys.len() >= count {
+            break;
+        }
+        let missing = count - keys.len();
+        keys.extend((0..missing + missing / 32 + 16).map(|_| draw(rng)));
+        keys.sort_unstable();
+        keys.dedup();
+    }
+    assert!(keys.len() >= count, "could not draw {count} distinct keys");
+    // Drop a random surplus (not the largest keys), then restore the order.
+    keys.shuffle(rng);
+    keys.truncate(count);
+    keys.sort_unstable();
+    keys
+}
+
+impl Dataset {
+    fn build(
+        name: &'static str,
+        count: usize,
+        seed: u64,
+        draw: impl Fn(&mut StdRng) -> i64,
+    ) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let keys = sorted_distinct(count, &mut rng, &draw);
+        let hits: Vec<i64> = (0..QUERY_COUNT)
+            .map(|_| keys[rng.gen_range(0..keys.len())])
+            .collect();
+        let mut misses = Vec::with_capacity(QUERY_COUNT);
+        // Bounded: at most QUERY_COUNT * 64 draws; both distributions have far more
+        // missing than present keys.
+        for _ in 0..QUERY_COUNT * 64 {
+            if misses.len() == QUERY_COUNT {
+                break;
+            }
+            let key = draw(&mut rng);
+            if keys.binary_search(&key).is_err() {
+                misses.push(key);
+            }
+        }
+        assert_eq!(
+            misses.len(),
+            QUERY_COUNT,
+            "{name}: could not draw missing keys"
+        );
+        let scan_starts: Vec<i64> = (0..SCAN_COUNT).map(|_| draw(&mut rng)).collect();
+        let pairs = keys.iter().map(|&k| (k, payload(k))).collect();
+        Dataset {
+            name,
+            pairs,
+            hits,
+            misses,
+            scan_starts,
+        }
+    }
+}
+
+fn uniform_dataset(count: usize) -> Dataset {
+    Dataset::build("uniform", count, SEED, |rng| rng.r#gen::<i64>())
+}
+
+fn lognormal_dataset(count: usize) -> Dataset {
+    let distribution = LogNormal::<f64>::new(0.0, 2.0).expect("sigma 2 is valid");
+    Dataset::build("lognormal", count, SEED + 1, move |rng| {
+        // `as` saturates; values above i64::MAX need z > 15 sigma and do not occur.
+        (1e9 * distribution.sample(rng)).floor() as i64
+    })
+}
+
+/// Both maps over one data set, with the heap bytes each took to build.
+struct Maps {
+    alex: AlexMap<u64>,
+    btree: BTreeMap<i64, u64>,
+    alex_live_bytes: usize,
+    btree_live_bytes: usize,
+}
+
+fn build_maps(data: &Dataset) -> Maps {
+    let (alex, alex_live_bytes) =
+        measured(|| AlexMap::bulk_load(&data.pairs).expect("sorted, distinct keys"));
+    let (btree, btree_live_bytes) = measured(|| data.pairs.iter().copied().collect());
+    Maps {
+        alex,
+        btree,
+        alex_live_bytes,
+        btree_live_bytes,
+    }
+}
+
+fn sum_lookups_alex(map: &AlexMap<u64>, keys: &[i64]) -> u64 {
+    keys.iter()
+        .map(|&k| map.get(k).copied().unwrap_or(1))
+        .fold(0, u64::wrapping_add)
+}
+
+fn sum_lookups_btree(map: &BTreeMap<i64, u64>, keys: &[i64]) -> u64 {
+    keys.iter()
+        .map(|k| map.get(k).copied().unwrap_or(1))
+        .fold(0, u64::wrapping_add)
+}
+
+fn sum_scans_alex(map: &AlexMap<u64>, starts: &[i64]) -> u64 {
+    let mut sum = 0u64;
+    for &start in starts {
+        for (_, value) in map.range(start..).take(SCAN_LENGTH) {
+            sum = sum.wrapping_add(*value);
+        }
+    }
+    sum
+}
+
+fn sum_scans_btree(map: &BTreeMap<i64, u64>, starts: &[i64]) -> u64 {
+    let mut sum = 0u64;
+    for &start in starts {
+        for (_, value) in map.range(start..).take(SCAN_LENGTH) {
+            sum = sum.wrapping_add(*value);
+        }
+    }
+    sum
+}
+
+/// The uniform keys split for the insert workload: a sorted half to bulk load and the other
+/// half in random order to insert.
+struct InsertSplit {
+    loaded: Vec<(i64, u64)>,
+    inserted: Vec<(i64, u64)>,
+}
+
+fn insert_split(data: &Dataset) -> InsertSplit {
+    let mut rng = StdRng::seed_from_u64(SEED + 2);
+    let mut shuffled = data.pairs.clone();
+    shuffled.shuffle(&mut rng);
+    let inserted = shuffled.split_off(shuffled.len() / 2);
+    shuffled.sort_unstable();
+    InsertSplit {
+        loaded: shuffled,
+        inserted,
+    }
+}
+
+/// Cycles through a query set one key per criterion iteration.
+struct Cycle<'a> {
+    keys: &'a [i64],
+    next: usize,
+}
+
+impl Cycle<'_> {
+    fn key(&mut self) -> i64 {
+        let key = self.keys[self.next];
+        self.next += 1;
+        if self.next == self.keys.len() {
+            self.next = 0;
+        }
+        key
+    }
+}
+
+fn criterion_point_and_scan(criterion: &mut Criterion, data: &Dataset, maps: &Maps) {
+    for (kind, queries) in [("hit", &data.hits), ("miss", &data.misses)] {
+        let mut group = criterion.benchmark_group(format!("lookup_{kind}_{}", data.name));
+        group
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        group.bench_function("alex", |b| {
+            let mut cycle = Cycle {
+                keys: queries,
+                next: 0,
+            };
+            b.iter(|| black_box(maps.alex.get(cycle.key()).copied()))
+        });
+        group.bench_function("btreemap", |b| {
+            let mut cycle = Cycle {
+                keys: queries,
+                next: 0,
+            };
+            b.iter(|| black_box(maps.btree.get(&cycle.key()).copied()))
+        });
+        group.finish();
+    }
+    let mut group = criterion.benchmark_group(format!("range{SCAN_LENGTH}_{}", data.name));
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("alex", |b| {
+        let mut cycle = Cycle {
+            keys: &data.scan_starts,
+            next: 0,
+        };
+        b.iter(|| black_box(sum_scans_alex(&maps.alex, &[cycle.key()])))
+    });
+    group.bench_function("btreemap", |b| {
+        let mut cycle = Cycle {
+            keys: &data.scan_starts,
+            next: 0,
+        };
+        b.iter(|| black_box(sum_scans_btree(&maps.btree, &[cycle.key()])))
+    });
+    group.finish();
+}
+
+fn criterion_inserts_and_bulk_load(criterion: &mut Criterion, data: &Dataset, split: &InsertSplit) {
+    let mut group =
+        criterion.benchmark_group(format!("insert_half_into_bulk_loaded_half_{}", data.name));
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_millis(1));
+    group.bench_function("alex", |b| {
+        b.iter_batched(
+            || AlexMap::bulk_load(&split.loaded).expect("sorted, distinct keys"),
+            |mut map| {
+                for &(key, value) in &split.inserted {
+                    map.insert(key, value);
+                }
+                map
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("btreemap", |b| {
+        b.iter_batched(
+            || split.loaded.iter().copied().collect::<BTreeMap<i64, u64>>(),
+            |mut map| {
+                for &(key, value) in &split.inserted {
+                    map.insert(key, value);
+                }
+                map
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+
+    let mut group = criterion.benchmark_group(format!("bulk_load_sorted_{}", data.name));
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_millis(1));
+    group.bench_function("alex", |b| {
+        b.iter_with_large_drop(|| AlexMap::bulk_load(&data.pairs).expect("sorted, distinct keys"))
+    });
+    group.bench_function("btreemap", |b| {
+        b.iter_with_large_drop(|| data.pairs.iter().copied().collect::<BTreeMap<i64, u64>>())
+    });
+    group.finish();
+}
+
+/// The fastest of `passes` runs of `work`, in seconds.
+fn best_seconds(passes: usize, mut work: impl FnMut() -> u64) -> f64 {
+    (0..passes)
+        .map(|_| {
+            let started = Instant::now();
+            black_box(work());
+            started.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// One line of the summary table.
+struct Row {
+    workload: String,
+    operations: usize,
+    alex_seconds: f64,
+    btree_seconds: f64,
+    target: String,
+    /// Minimum speed-up over `BTreeMap` the target asks for, if it is a ratio.
+    ratio_target: Option<f64>,
+    /// Maximum time for the AlexMap side, if the target is absolute.
+    seconds_target: Option<f64>,
+}
+
+impl Row {
+    fn print(&self) {
+        let alex_rate = self.operations as f64 / self.alex_seconds;
+        let btree_rate = self.operations as f64 / self.btree_seconds;
+        let ratio = self.btree_seconds / self.alex_seconds;
+        let verdict = match (self.ratio_target, self.seconds_target) {
+            (Some(wanted), _) if ratio >= wanted => "met".to_string(),
+            (Some(wanted), _) => format!("MISSED by {:.0}%", (1.0 - ratio / wanted) * 100.0),
+            (None, Some(limit)) if self.alex_seconds < limit => {
+                format!("met ({:.3} s)", self.alex_seconds)
+            }
+            (None, Some(limit)) => format!(
+                "MISSED: {:.3} s is {:.0}% over",
+                self.alex_seconds,
+                (self.alex_seconds / limit - 1.0) * 100.0
+            ),
+            (None, None) => String::new(),
+        };
+        println!(
+            "{:<40} {:>12.0} {:>12.0} {:>7.2}x  {:<10} {}",
+            self.workload, alex_rate, btree_rate, ratio, self.target, verdict
+        );
+    }
+}
+
+fn summary_point_and_scan(data: &Dataset, maps: &Maps, rows: &mut Vec<Row>) {
+    let (lookup_target, hit_ratio_target) = match data.name {
+        "uniform" => (">= 4x", 4.0),
+        _ => (">= 2.5x", 2.5),
+    };
+    for (kind, queries, target, ratio_target) in [
+        ("hit", &data.hits, lookup_target, Some(hit_ratio_target)),
+        ("miss", &data.misses, "-", None),
+    ] {
+        rows.push(Row {
+            workload: format!("lookup {kind} {} (ops/s)", data.name),
+            operations: queries.len(),
+            alex_seconds: best_seconds(3, || sum_lookups_alex(&maps.alex, queries)),
+            btree_seconds: best_seconds(3, || sum_lookups_btree(&maps.btree, queries)),
+            target: target.to_string(),
+            ratio_target,
+            seconds_target: None,
+        });
+    }
+    let (target, ratio_target) = match data.name {
+        "uniform" => (">= 2x", Some(2.0)),
+        _ => ("-", None),
+    };
+    rows.push(Row {
+        workload: format!("scan {SCAN_LENGTH} {} (scans/s)", data.name),
+        operations: data.scan_starts.len(),
+        alex_seconds: best_seconds(3, || sum_scans_alex(&maps.alex, &data.scan_starts)),
+        btree_seconds: best_seconds(3, || sum_scans_btree(&maps.btree, &data.scan_starts)),
+        target: target.to_string(),
+        ratio_target,
+        seconds_target: None,
+    });
+}
+
+/// Times the insert workload (2 passes each, setup untimed) and reports memory afterwards.
+fn summary_inserts(split: &InsertSplit, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    let mut alex_seconds = f64::INFINITY;
+    let mut btree_seconds = f64::INFINITY;
+    for _pass in 0..2 {
+        let before = live_bytes();
+        let mut alex = AlexMap::bulk_load(&split.loaded).expect("sorted, distinct keys");
+        let started = Instant::now();
+        for &(key, value) in &split.inserted {
+            alex.insert(key, value);
+        }
+        alex_seconds = alex_seconds.min(started.elapsed().as_secs_f64());
+        let alex_live = live_bytes().saturating_sub(before);
+        let alex_stats = alex.stats();
+        drop(alex);
+
+        let before = live_bytes();
+        let mut btree: BTreeMap<i64, u64> = split.loaded.iter().copied().collect();
+        let started = Instant::now();
+        for &(key, value) in &split.inserted {
+            btree.insert(key, value);
+        }
+        btree_seconds = btree_seconds.min(started.elapsed().as_secs_f64());
+        let btree_live = live_bytes().saturating_sub(before);
+        let keys = btree.len() as f64;
+        drop(btree);
+        if notes.iter().all(|n| !n.starts_with("after inserts")) {
+            notes.push(format!(
+                "after inserts: alex {:.1} B/key live ({:.1} B/key by stats, {alex_stats:?}); btreemap {:.1} B/key live",
+                alex_live as f64 / keys,
+                alex_stats.heap_bytes as f64 / keys,
+                btree_live as f64 / keys,
+            ));
+        }
+    }
+    rows.push(Row {
+        workload: format!(
+            "insert {}->{} uniform (ops/s)",
+            split.loaded.len(),
+            split.loaded.len() + split.inserted.len()
+        ),
+        operations: split.inserted.len(),
+        alex_seconds,
+        btree_seconds,
+        target: ">= 2x".to_string(),
+        ratio_target: Some(2.0),
+        seconds_target: None,
+    });
+}
+
+fn summary_bulk_load(data: &Dataset, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    let alex_seconds = best_seconds(2, || {
+        AlexMap::bulk_load(&data.pairs)
+            .expect("sorted, distinct keys")
+            .len() as u64
+    });
+    let btree_seconds = best_seconds(2, || {
+        data.pairs
+            .iter()
+            .copied()
+            .collect::<BTreeMap<i64, u64>>()
+            .len() as u64
+    });
+    // Issue 2's target is 1.5 s for 10M keys; scaled linearly for other sizes.
+    let target_seconds = 1.5 * data.pairs.len() as f64 / 1e7;
+    notes.push(format!(
+        "bulk load of {} sorted {} keys: alex {:.3} s (target < {:.3} s: {}), btreemap {:.3} s (best of 2, includes dropping the map)",
+        data.pairs.len(),
+        data.name,
+        alex_seconds,
+        target_seconds,
+        if alex_seconds < target_seconds { "met" } else { "MISSED" },
+        btree_seconds,
+    ));
+    rows.push(Row {
+        workload: format!("bulk load {} (keys/s)", data.name),
+        operations: data.pairs.len(),
+        alex_seconds,
+        btree_seconds,
+        target: format!("< {target_seconds:.2} s"),
+        ratio_target: None,
+        seconds_target: Some(target_seconds),
+    });
+}
+
+fn memory_note(data: &Dataset, maps: &Maps) -> String {
+    let keys = data.pairs.len() as f64;
+    let stats = maps.alex.stats();
+    let by_stats = stats.heap_bytes as f64 / keys;
+    let live = maps.alex_live_bytes as f64 / keys;
+    format!(
+        "memory after bulk load, {} u64 payloads: alex {live:.1} B/key live, {by_stats:.1} B/key by stats ({stats:?}; target <= 24: {}); btreemap {:.1} B/key live",
+        data.name,
+        if live <= 24.0 { "met" } else { "MISSED" },
+        maps.btree_live_bytes as f64 / keys,
+    )
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).map(|v| v != "0").unwrap_or(true)
+}
+
+fn main() {
+    let benching = std::env::args().any(|arg| arg == "--bench");
+    let requested = std::env::var("ALEX_BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse::<usize>().ok())
+        .unwrap_or(DEFAULT_KEYS)
+        .max(2);
+    let key_count = if benching {
+        requested
+    } else {
+        requested.min(SMOKE_KEYS)
+    };
+    let run_criterion = env_flag("ALEX_BENCH_CRITERION");
+    let run_summary = env_flag("ALEX_BENCH_SUMMARY");
+    let mut criterion = Criterion::default().configure_from_args();
+
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    println!(
+        "alex bench: {key_count} keys, u64 payloads, {QUERY_COUNT} lookups per pass, seed {SEED:#x}"
+    );
+
+    for dataset_index in 0..2 {
+        let started = Instant::now();
+        let data = if dataset_index == 0 {
+            uniform_dataset(key_count)
+        } else {
+            lognormal_dataset(key_count)
+        };
+        let maps = build_maps(&data);
+        println!(
+            "{}: data and maps built in {:.1} s",
+            data.name,
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(maps.alex.len(), maps.btree.len());
+        assert_eq!(
+            sum_lookups_alex(&maps.alex, &data.hits[..1000]),
+            sum_lookups_btree(&maps.btree, &data.hits[..1000]),
+            "the maps disagree"
+        );
+        if run_criterion {
+            criterion_point_and_scan(&mut criterion, &data, &maps);
+        }
+        if run_summary {
+            summary_point_and_scan(&data, &maps, &mut rows);
+            notes.push(memory_note(&data, &maps));
+        }
+        if dataset_index == 0 {
+            drop(maps);
+            let split = insert_split(&data);
+            if run_criterion {
+                criterion_inserts_and_bulk_load(&mut criterion, &data, &split);
+            }
+            if run_summary {
+                summary_inserts(&split, &mut rows, &mut notes);
+                summary_bulk_load(&data, &mut rows, &mut notes);
+            }
+        }
+    }
+    criterion.final_summary();
+
+    if run_summary {
+        println!();
+        println!(
+            "summary ({key_count} keys; ratio = BTreeMap time / AlexMap time; best of 3 passes, inserts and bulk loads best of 2)"
+        );
+        println!(
+            "{:<40} {:>12} {:>12} {:>8}  {:<10} verdict",
+            "workload", "alex", "btreemap", "ratio", "target"
+        );
+        for row in &rows {
+            row.print();
+        }
+        for note in &notes {
+            println!("{note}");
+        }
+        println!(
+            "loadavg at end: {}",
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+        );
+    }
+}
