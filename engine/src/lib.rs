@@ -26,10 +26,10 @@ mod snapshot;
 mod stats;
 mod storage;
 
-pub use alexdb_wal::{RecoveryMode, RecoveryReport, SyncMode, WalStats};
+pub use alexdb_wal::{PublishedBatch, RecoveryMode, RecoveryReport, SyncMode, WalStats};
 pub use batch::WriteBatch;
 pub use codec::KeyspaceId;
-pub use compaction::CompactionReport;
+pub use compaction::{CompactionPlan, CompactionReport};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use keyspace::{Keyspace, MAX_KEYSPACE_NAME_LEN, MAX_KEYSPACES};

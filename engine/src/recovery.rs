@@ -117,10 +117,12 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
         segments,
         open_report: OpenReport::default(),
         bytes_since_checkpoint: 0,
+        applied_seq: 0,
         checkpoints: 0,
         compactions: 0,
     };
     let source = storage.load_index()?;
+    storage.applied_seq = storage.wal.last_seq().0;
     storage.open_report = OpenReport {
         source,
         wal: wal_report,
@@ -299,7 +301,14 @@ impl AlexStorage {
     fn apply_scanned(&mut self, record: &RecordRef<'_>) -> Result<()> {
         let (keyspace, key, _) = self.decode_record(record)?;
         let packed = self.pack(record.location)?;
-        self.apply_record(keyspace, key, record.tag, packed, record.stored_len)
+        self.apply_record(
+            keyspace,
+            key,
+            record.tag,
+            record.seq.0,
+            packed,
+            record.stored_len,
+        )
     }
 
     fn decode_record<'r>(&self, record: &RecordRef<'r>) -> Result<(KeyspaceId, i64, &'r [u8])> {

@@ -19,7 +19,7 @@ use crate::recovery::OpenReport;
 use crate::segments::SegmentTable;
 use crate::stats::{KeyspaceStats, StorageStats};
 use crate::{Error, Result};
-use alexdb_wal::{CommitReceipt, Entry, SegmentWriter, Wal};
+use alexdb_wal::{CommitReceipt, Entry, PublishedBatch, SegmentWriter, Wal};
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,6 +50,9 @@ pub struct AlexStorage {
     pub(crate) open_report: OpenReport,
     /// Log bytes appended since the last checkpoint (drives automatic checkpoints).
     pub(crate) bytes_since_checkpoint: u64,
+    /// Highest sequence number applied to the indexes. Groups are applied in log order,
+    /// so everything up to it is applied; snapshots cover exactly this.
+    pub(crate) applied_seq: u64,
     pub(crate) checkpoints: u64,
     pub(crate) compactions: u64,
 }
@@ -246,15 +249,7 @@ impl AlexStorage {
 
     /// Apply a batch of puts and deletes atomically.
     pub fn write(&mut self, batch: WriteBatch) -> Result<()> {
-        self.ensure_writable()?;
-        for op in &batch.ops {
-            if self.keyspaces.get(op.keyspace).is_none() {
-                return Err(Error::KeyspaceNotFound {
-                    name: format!("#{}", op.keyspace.0),
-                });
-            }
-            self.check_value_len(op.key, op.value.len())?;
-        }
+        self.validate_batch(&batch)?;
         let heads: Vec<[u8; HEAD_LEN]> = batch
             .ops
             .iter()
@@ -344,13 +339,39 @@ impl AlexStorage {
         ops: impl Iterator<Item = (KeyspaceId, i64, u8, usize)>,
     ) -> Result<()> {
         let mut appended = 0;
-        for ((keyspace, key, tag, value_len), location) in ops.zip(&receipt.locations) {
+        let entries = ops.zip(&receipt.locations).enumerate();
+        for (index, ((keyspace, key, tag, value_len), location)) in entries {
             let stored_len = SegmentWriter::stored_len((HEAD_LEN + value_len) as u64);
             appended += stored_len;
             let packed = self.pack(*location)?;
-            self.apply_record(keyspace, key, tag, packed, stored_len)?;
+            let seq = receipt.first_seq.0 + index as u64;
+            self.apply_record(keyspace, key, tag, seq, packed, stored_len)?;
         }
         self.bytes_since_checkpoint += appended;
+        Ok(())
+    }
+
+    /// Make a group committed through `Wal::commit_with` visible, batch by batch in log
+    /// order, reading each entry's key back from the log (the group leader of the
+    /// concurrent wrapper calls this under the exclusive lock).
+    pub fn apply_published(&mut self, group: &[PublishedBatch<'_>]) -> Result<()> {
+        for batch in group {
+            for (index, location) in batch.locations.iter().enumerate() {
+                let packed = self.pack(*location)?;
+                let record = self.segments.record(packed)?;
+                let (tag, stored_len) = (record.tag, record.stored_len);
+                let Some((keyspace, key, _)) = codec::decode_head(record.payload) else {
+                    return Err(Error::corruption(
+                        self.segment_path(packed),
+                        location.offset,
+                        "record payload is shorter than its head",
+                    ));
+                };
+                self.bytes_since_checkpoint += stored_len;
+                let seq = batch.first_seq.0 + index as u64;
+                self.apply_record(keyspace, key, tag, seq, packed, stored_len)?;
+            }
+        }
         Ok(())
     }
 
@@ -382,9 +403,11 @@ impl AlexStorage {
         keyspace: KeyspaceId,
         key: i64,
         tag: u8,
+        seq: u64,
         location: PackedLocation,
         stored_len: u64,
     ) -> Result<()> {
+        self.applied_seq = self.applied_seq.max(seq);
         let Some(state) = self.keyspaces.get_mut(keyspace) else {
             return Err(Error::corruption(
                 self.segment_path(location),
@@ -423,8 +446,7 @@ impl AlexStorage {
     }
 
     fn after_write(&mut self) -> Result<()> {
-        let every = self.config.checkpoint_every_bytes;
-        if every > 0 && self.bytes_since_checkpoint >= every {
+        if self.checkpoint_due() {
             self.checkpoint()?;
             if self.config.auto_compact && self.has_compaction_work() {
                 self.compact()?;
@@ -453,7 +475,7 @@ impl AlexStorage {
 
     /// Write a snapshot of the current index, then commit `manifest` naming it.
     pub(crate) fn write_snapshot_and_manifest(&mut self, mut manifest: Manifest) -> Result<()> {
-        let covered_seq = self.wal.last_seq().0;
+        let covered_seq = self.applied_seq;
         let number = manifest.next_snapshot_number;
         let path = layout::snapshot_path(&self.dir, number);
         let indexes: Vec<(KeyspaceId, &alexdb_alex::AlexMap<u64>)> = self
@@ -525,10 +547,35 @@ impl AlexStorage {
                 written_bytes as f64 / live_bytes as f64
             },
             wal: self.wal.stats(),
-            last_seq: self.wal.last_seq().0,
+            last_seq: self.applied_seq,
             checkpoints: self.checkpoints,
             compactions: self.compactions,
         }
+    }
+
+    /// Check a batch before it is committed: writable store, keyspaces exist, values fit.
+    pub fn validate_batch(&self, batch: &WriteBatch) -> Result<()> {
+        self.ensure_writable()?;
+        for op in &batch.ops {
+            if self.keyspaces.get(op.keyspace).is_none() {
+                return Err(Error::KeyspaceNotFound {
+                    name: format!("#{}", op.keyspace.0),
+                });
+            }
+            self.check_value_len(op.key, op.value.len())?;
+        }
+        Ok(())
+    }
+
+    /// Whether enough log was written since the last checkpoint to take one.
+    pub fn checkpoint_due(&self) -> bool {
+        let every = self.config.checkpoint_every_bytes;
+        every > 0 && self.bytes_since_checkpoint >= every
+    }
+
+    /// Highest sequence number visible in the indexes.
+    pub fn applied_seq(&self) -> u64 {
+        self.applied_seq
     }
 
     /// The log this store writes to (shared with the concurrent wrapper).
