@@ -1,10 +1,5 @@
 //! The write-ahead log of alexdb — which is also its data.
 //!
-//! CONTRACT SKELETON: every public item below is the API the engine is written against.
-//! The implementation may split this into modules (`segment`, `record`, `writer`,
-//! `group`, `recovery`, `follower`, `fault`), add items and private helpers, but must
-//! keep these names, signatures and documented behaviours.
-//!
 //! Owns: segment files (fixed capacity, preallocated, memory-mapped), record framing
 //! (length, frame, tag, sequence number, CRC32), batches (atomic across segments),
 //! group commit, sync modes, torn-tail recovery, reading records back by location.
@@ -14,6 +9,22 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod append;
+mod follower;
+mod format;
+mod fsio;
+mod group;
+mod map;
+mod recovery;
+mod segment;
+mod wal;
+mod writer;
+
+pub use follower::LogFollower;
+pub use segment::Segment;
+pub use wal::Wal;
+pub use writer::SegmentWriter;
 
 /// Identifies a segment file. Allocated in increasing order, never reused.
 /// Log segments and standalone segments (compaction outputs) share one id space.
@@ -226,70 +237,6 @@ pub struct RecordRef<'a> {
     pub stored_len: u64,
 }
 
-/// A memory-mapped segment file. The mapping has the file's fixed capacity and is never
-/// remapped, so slices returned by it stay valid while the `Segment` (or an `Arc` of it)
-/// lives — also after the file is retired (unlinked).
-pub struct Segment {
-    _private: (),
-}
-
-impl std::fmt::Debug for Segment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Segment").finish_non_exhaustive()
-    }
-}
-
-impl Segment {
-    /// Open an existing segment file read-only (validates magic, version, header CRC).
-    /// The readable region is found by scanning valid records from the start.
-    pub fn open(path: &Path) -> Result<Segment> {
-        let _ = path;
-        todo!()
-    }
-    pub fn id(&self) -> SegmentId {
-        todo!()
-    }
-    pub fn kind(&self) -> SegmentKind {
-        todo!()
-    }
-    pub fn path(&self) -> &Path {
-        todo!()
-    }
-    /// Sequence number of the first record written into it (0 for an empty segment).
-    pub fn first_seq(&self) -> Seq {
-        todo!()
-    }
-    /// Bytes of header + records that are published (readable); grows for the active segment.
-    pub fn written_len(&self) -> u64 {
-        todo!()
-    }
-    pub fn capacity(&self) -> u64 {
-        todo!()
-    }
-    /// The record starting at `offset`, bounds-checked against the published region but
-    /// without CRC verification (the hot read path). Garbage offsets give `BadLocation`,
-    /// never UB or a panic.
-    pub fn record_at(&self, offset: u64) -> Result<RecordRef<'_>> {
-        let _ = offset;
-        todo!()
-    }
-    /// Like `record_at`, also verifying the CRC.
-    pub fn record_at_verified(&self, offset: u64) -> Result<RecordRef<'_>> {
-        let _ = offset;
-        todo!()
-    }
-    /// Visit verified records from `offset` to the end of the published region, in file
-    /// order. Stops (Ok) at a torn/zero tail; mid-file damage gives `Corruption`.
-    pub fn scan(
-        &self,
-        offset: u64,
-        visit: &mut dyn FnMut(RecordRef<'_>) -> Result<()>,
-    ) -> Result<u64> {
-        let _ = (offset, visit);
-        todo!()
-    }
-}
-
 /// What [`Wal::open`] found and repaired.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -319,198 +266,12 @@ pub struct WalStats {
     pub segments: u64,
 }
 
-/// The log: a directory of log segments (`{id:020}.log`), one active.
-/// `Send + Sync`; all methods take `&self`.
-pub struct Wal {
-    _private: (),
-}
-
-impl std::fmt::Debug for Wal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wal").finish_non_exhaustive()
-    }
-}
-
-impl Wal {
-    /// Open (creating if needed) the log in `dir`. Recovers the tail: a torn last record
-    /// or an incomplete last batch (even one spanning segments) is truncated and reported.
-    /// Files that are not `*.log` are ignored, except that the highest `{id:020}.*`
-    /// segment id found in `dir` is respected by the id allocator.
-    pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, RecoveryReport)> {
-        let _ = (dir, options);
-        todo!()
-    }
-
-    /// Append `entries` as one atomic batch and return per the sync mode (Full: durable).
-    /// Group-committed with concurrent callers. An empty batch is a no-op receipt.
-    pub fn commit(&self, entries: &[Entry<'_>]) -> Result<CommitReceipt> {
-        let _ = entries;
-        todo!()
-    }
-
-    /// Like `commit`, but the group's leader calls `publisher.publish` for the whole
-    /// group (see [`Publish`]) before anyone returns.
-    pub fn commit_with(
-        &self,
-        entries: &[Entry<'_>],
-        publisher: &dyn Publish,
-    ) -> Result<CommitReceipt> {
-        let _ = (entries, publisher);
-        todo!()
-    }
-
-    /// Sync everything appended so far, whatever the mode.
-    pub fn sync(&self) -> Result<()> {
-        todo!()
-    }
-
-    /// Seal the active segment and start a new one (no-op if the active one is empty).
-    pub fn roll(&self) -> Result<()> {
-        todo!()
-    }
-
-    /// The mapping of a live log segment.
-    pub fn segment(&self, id: SegmentId) -> Option<Arc<Segment>> {
-        let _ = id;
-        todo!()
-    }
-
-    /// Live log segments, oldest first; the last is the active one.
-    pub fn segments(&self) -> Vec<Arc<Segment>> {
-        todo!()
-    }
-
-    pub fn active_segment_id(&self) -> SegmentId {
-        todo!()
-    }
-
-    /// Highest sequence number appended (published to readers of the mapping).
-    pub fn last_seq(&self) -> Seq {
-        todo!()
-    }
-
-    /// Highest sequence number known durable.
-    pub fn durable_seq(&self) -> Seq {
-        todo!()
-    }
-
-    /// Visit every record with `seq >= from`, in log order, across segments.
-    pub fn scan_from(
-        &self,
-        from: Seq,
-        visit: &mut dyn FnMut(RecordRef<'_>) -> Result<()>,
-    ) -> Result<()> {
-        let _ = (from, visit);
-        todo!()
-    }
-
-    /// Remove sealed log segments (never the active one) and fsync the directory.
-    pub fn retire(&self, ids: &[SegmentId]) -> Result<()> {
-        let _ = ids;
-        todo!()
-    }
-
-    /// Remove every sealed log segment all of whose records have `seq < below`.
-    pub fn retire_below(&self, below: Seq) -> Result<Vec<SegmentId>> {
-        let _ = below;
-        todo!()
-    }
-
-    /// Reserve a fresh segment id (for [`SegmentWriter`] outputs).
-    pub fn allocate_segment_id(&self) -> SegmentId {
-        todo!()
-    }
-
-    pub fn options(&self) -> &WalOptions {
-        todo!()
-    }
-
-    pub fn dir(&self) -> &Path {
-        todo!()
-    }
-
-    pub fn stats(&self) -> WalStats {
-        todo!()
-    }
-
-    /// If poisoned, the cause.
-    pub fn poisoned(&self) -> Option<String> {
-        todo!()
-    }
-}
-
-/// Writes a standalone segment (compaction output) at `path` (written as a temp file,
-/// synced and renamed by `finish`). Records keep caller-given sequence numbers.
-pub struct SegmentWriter {
-    _private: (),
-}
-
-impl std::fmt::Debug for SegmentWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SegmentWriter").finish_non_exhaustive()
-    }
-}
-
-impl SegmentWriter {
-    pub fn create(path: &Path, id: SegmentId, capacity: u64) -> Result<SegmentWriter> {
-        let _ = (path, id, capacity);
-        todo!()
-    }
-    /// Bytes a record with this payload length takes (header + payload + padding).
-    pub fn stored_len(payload_len: u64) -> u64 {
-        let _ = payload_len;
-        todo!()
-    }
-    /// Room left for records, in bytes.
-    pub fn remaining(&self) -> u64 {
-        todo!()
-    }
-    /// Append one record (frame `Full`); returns its offset.
-    pub fn append(&mut self, seq: Seq, tag: u8, head: &[u8], body: &[u8]) -> Result<u64> {
-        let _ = (seq, tag, head, body);
-        todo!()
-    }
-    /// Sync, rename into place, fsync the directory, and map it read-only.
-    pub fn finish(self) -> Result<Arc<Segment>> {
-        todo!()
-    }
-}
-
-/// Follows a log written by another process (read-only; for secondary instances).
-pub struct LogFollower {
-    _private: (),
-}
-
-impl std::fmt::Debug for LogFollower {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogFollower").finish_non_exhaustive()
-    }
-}
-
-impl LogFollower {
-    /// Start following the log in `dir` at the first record with `seq >= from`.
-    pub fn open(dir: &Path, from: Seq) -> Result<LogFollower> {
-        let _ = (dir, from);
-        todo!()
-    }
-    /// Visit records of every *complete* batch appended since the last poll, in log
-    /// order; stops before an incomplete batch. Follows segment rolls. Returns the last
-    /// sequence number visited. `SegmentGone` if the writer retired a segment this
-    /// follower still needed (the caller must reload from a snapshot).
-    pub fn poll(&mut self, visit: &mut dyn FnMut(RecordRef<'_>) -> Result<()>) -> Result<Seq> {
-        let _ = visit;
-        todo!()
-    }
-    /// The mapping of a segment this follower has opened.
-    pub fn segment(&self, id: SegmentId) -> Option<Arc<Segment>> {
-        let _ = id;
-        todo!()
-    }
-}
 
 /// Scan a directory's log segments without modifying anything (for read-only opens and
 /// `alexdb check`): the same rules as recovery, but the tail is reported, not truncated.
 pub fn inspect(dir: &Path) -> Result<RecoveryReport> {
-    let _ = dir;
-    todo!()
+    let faults = fsio::Faults::default();
+    Ok(recovery::recover(dir, RecoveryMode::Strict, false, &faults)?.report)
 }
+#[cfg(test)]
+mod tests;

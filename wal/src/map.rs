@@ -1,0 +1,217 @@
+//! The crate's only `unsafe`: shared memory mappings of segment files, and preallocation.
+//!
+//! Invariant that makes sharing a mapping sound: a mapping has a `published` length.
+//! Bytes below it are never written again by this process. The single [`MapWriter`] of a
+//! mapping writes only at or above `published`, and raises it with a `Release` store after
+//! the bytes are copied; readers `Acquire`-load it and form slices only below it. The
+//! mapping has a fixed length and is never remapped, so a slice stays valid as long as the
+//! `SharedMap` lives (also after the file is unlinked).
+//!
+//! Another process writing the same file (a live writer seen by a follower) is outside
+//! Rust's memory model; it follows the same append-only rule, and everything read from
+//! above `published` is copied out and checked by CRC before it is trusted.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+/// A fixed-length shared mapping of a segment file plus its published length.
+#[derive(Debug)]
+pub(crate) struct SharedMap {
+    raw: MmapRaw,
+    /// Mapped bytes; never changes.
+    len: u64,
+    /// Whether the mapping is writable (and so may have a [`MapWriter`]).
+    writable: bool,
+    /// Bytes `[0, published)` are immutable and readable. Only grows.
+    published: AtomicU64,
+    /// Set once the single writer has been handed out.
+    writer_taken: AtomicBool,
+}
+
+impl SharedMap {
+    /// Map the first `len` bytes of `file` (`len > 0`, `len <= file length`).
+    pub(crate) fn map(file: &File, len: u64, writable: bool) -> io::Result<SharedMap> {
+        let map_len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l > 0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad mapping length"))?;
+        let mut options = MmapOptions::new();
+        options.len(map_len);
+        let raw = if writable { options.map_raw(file)? } else { options.map_raw_read_only(file)? };
+        Ok(SharedMap {
+            raw,
+            len,
+            writable,
+            published: AtomicU64::new(0),
+            writer_taken: AtomicBool::new(false),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    #[inline]
+    pub(crate) fn published_len(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// The published bytes `[0, published)`.
+    #[inline]
+    pub(crate) fn published(&self) -> &[u8] {
+        let len = self.published_len();
+        debug_assert!(len <= self.len);
+        // SAFETY: `len <= self.len` (every store to `published` is checked against it), so
+        // the range is inside the live mapping, which outlives `&self`. No code in this
+        // process writes below `published`: `MapWriter::write` asserts `offset >= published`,
+        // and our Acquire load synchronizes with the Release store made after the copy, so
+        // the bytes are initialized and immutable for the lifetime of the slice.
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), len as usize) }
+    }
+
+    /// Copy `buf.len()` bytes at `offset` out of the mapping, wherever they are (also above
+    /// `published`). Returns false when the range is outside the mapping.
+    pub(crate) fn copy_out(&self, offset: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = offset.checked_add(buf.len() as u64) else { return false };
+        if end > self.len {
+            return false;
+        }
+        // SAFETY: the range is inside the mapping (checked above) and `buf` is a distinct
+        // allocation. No reference to the mapped range is created: the bytes are copied as
+        // plain `u8`s (every bit pattern is valid). Bytes above `published` may be written
+        // concurrently (by this process's writer or by another process); the copy may then
+        // be torn, which every caller detects with the record CRC before trusting it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.raw.as_ptr().add(offset as usize),
+                buf.as_mut_ptr(),
+                buf.len(),
+            );
+        }
+        true
+    }
+
+    /// Read-only mappings only: raise `published` to `new_len` once the caller has checked
+    /// the bytes below it (a follower or `Segment::open` of a file another process writes).
+    pub(crate) fn advance_published(&self, new_len: u64) {
+        assert!(!self.writable, "advance_published is for read-only mappings");
+        assert!(new_len <= self.len, "published length beyond the mapping");
+        self.published.fetch_max(new_len, Ordering::AcqRel);
+    }
+
+    /// msync(MS_SYNC) of `[from, to)`: on Linux this writes the dirty pages of the range
+    /// and waits for them, like `fdatasync` restricted to the range.
+    pub(crate) fn sync_range(&self, from: u64, to: u64) -> io::Result<()> {
+        assert!(from <= to && to <= self.len, "sync range outside the mapping");
+        if from == to {
+            return Ok(());
+        }
+        self.raw.flush_range(from as usize, (to - from) as usize)
+    }
+
+    /// The single writer of a writable mapping; `None` if read-only or already taken.
+    pub(crate) fn take_writer(self: &Arc<Self>) -> Option<MapWriter> {
+        if !self.writable || self.writer_taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(MapWriter { map: Arc::clone(self) })
+    }
+}
+
+/// The one writer of a mapping. Writes need `&mut self`, so while anything borrows it
+/// shared (such as the slice from [`MapWriter::whole`]) nothing is written.
+#[derive(Debug)]
+pub(crate) struct MapWriter {
+    map: Arc<SharedMap>,
+}
+
+impl MapWriter {
+    pub(crate) fn map(&self) -> &Arc<SharedMap> {
+        &self.map
+    }
+
+    /// Every mapped byte, published or not. Sound because the only writer is `self`,
+    /// borrowed shared for the slice's lifetime (recovery reads a file it owns this way).
+    pub(crate) fn whole(&self) -> &[u8] {
+        // SAFETY: the whole range is inside the mapping, which `self.map` keeps alive for
+        // the borrow. Only this `MapWriter` writes the mapping (it is unique per mapping,
+        // see `take_writer`) and it cannot write while `&self` is borrowed.
+        unsafe { std::slice::from_raw_parts(self.map.raw.as_ptr(), self.map.len as usize) }
+    }
+
+    /// Copy `parts` one after another to `offset`, which must be at or above `published`.
+    #[inline]
+    pub(crate) fn write(&mut self, offset: u64, parts: &[&[u8]]) {
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        assert!(offset >= self.map.published_len(), "write below the published length");
+        assert!(offset + total <= self.map.len, "write past the end of the mapping");
+        let mut at = offset as usize;
+        for part in parts {
+            // SAFETY: `[at, at + part.len())` is inside the mapping (total checked above) and
+            // at or above `published`, so no reader in this process holds a slice of it;
+            // `&mut self` makes this the only writer. `part` cannot overlap the destination:
+            // it is a caller's buffer, never a slice of the unpublished region (which no
+            // safe code can obtain while `&mut self` is held).
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    part.as_ptr(),
+                    self.map.raw.as_mut_ptr().add(at),
+                    part.len(),
+                );
+            }
+            at += part.len();
+        }
+    }
+
+    /// Zero `[offset, offset + len)`, which must be at or above `published`.
+    pub(crate) fn zero(&mut self, offset: u64, len: u64) {
+        assert!(offset >= self.map.published_len(), "zeroing below the published length");
+        assert!(offset + len <= self.map.len, "zeroing past the end of the mapping");
+        // SAFETY: same argument as `write`: in bounds, unpublished, sole writer.
+        unsafe {
+            std::ptr::write_bytes(self.map.raw.as_mut_ptr().add(offset as usize), 0, len as usize);
+        }
+    }
+
+    /// Make `[0, new_len)` readable. Release: pairs with the readers' Acquire load.
+    #[inline]
+    pub(crate) fn publish(&mut self, new_len: u64) {
+        assert!(new_len <= self.map.len, "published length beyond the mapping");
+        assert!(new_len >= self.map.published_len(), "published length may only grow");
+        self.map.published.store(new_len, Ordering::Release);
+    }
+}
+
+/// Give `file` real blocks for `[0, len)` (so later syncs need not allocate extents) and
+/// make its length `len`. Falls back to writing zeros where fallocate is unsupported.
+pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
+    let Ok(len_off) = libc::off_t::try_from(len) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "segment too large"));
+    };
+    // SAFETY: plain FFI call on a file descriptor that `file` keeps open; no memory is
+    // passed to the kernel.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) };
+    match rc {
+        0 => Ok(()),
+        libc::EOPNOTSUPP | libc::EINVAL => write_zeros(file, len),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+fn write_zeros(file: &File, len: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    file.set_len(len)
+}

@@ -1,0 +1,423 @@
+//! Unit tests of the log as a whole: commit/read back, recovery of each torn shape,
+//! group-commit hand-off, poisoning through the fault hook, follower across a roll.
+//! (Black-box, byte-level and crash tests live in `wal/tests/`.)
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::format::SEGMENT_HEADER_LEN;
+use crate::*;
+
+const SMALL: u64 = 64 << 10;
+
+fn options(sync_mode: SyncMode) -> WalOptions {
+    WalOptions { segment_capacity: SMALL, max_record_payload: 4 << 10, sync_mode, ..WalOptions::default() }
+}
+
+fn entry(body: &[u8]) -> Entry<'_> {
+    Entry { tag: 7, head: b"h:", body }
+}
+
+fn seg_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.log"))
+}
+
+/// Every (seq, payload) in the log.
+fn contents(wal: &Wal) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    wal.scan_from(Seq(0), &mut |r| {
+        out.push((r.seq.0, r.payload.to_vec()));
+        Ok(())
+    })
+    .expect("scan");
+    out
+}
+
+#[test]
+fn commit_read_back_and_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Full)).expect("open");
+    assert_eq!(report.records, 0);
+    let r1 = wal.commit(&[entry(b"one")]).expect("commit");
+    let r2 = wal.commit(&[entry(b"two"), entry(b"three")]).expect("commit");
+    assert_eq!(r1.first_seq, Seq(1));
+    assert_eq!(r2.first_seq, Seq(2));
+    assert_eq!(wal.last_seq(), Seq(3));
+    assert_eq!(wal.durable_seq(), Seq(3));
+    let segment = wal.segment(r2.locations[1].segment_id).expect("segment");
+    let record = segment.record_at(r2.locations[1].offset).expect("record");
+    assert_eq!(record.payload, b"h:three");
+    assert_eq!((record.seq, record.tag, record.frame), (Seq(3), 7, Frame::Last));
+    assert!(segment.record_at_verified(r1.locations[0].offset).is_ok());
+    assert!(segment.record_at(3).is_err());
+    assert!(segment.record_at(1 << 40).is_err());
+    assert!(segment.record_at(u64::MAX - 3).is_err());
+    drop(wal);
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Full)).expect("reopen");
+    assert_eq!((report.records, report.batches, report.last_seq), (3, 2, Seq(3)));
+    assert_eq!(report.truncated_at, None);
+    assert_eq!(wal.commit(&[entry(b"four")]).expect("commit").first_seq, Seq(4));
+    assert_eq!(contents(&wal).len(), 4);
+}
+
+#[test]
+fn batches_span_segments_and_rolls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    let body = vec![0x5a; 1000];
+    let entries: Vec<Entry<'_>> = (0..300).map(|_| entry(&body)).collect();
+    let receipt = wal.commit(&entries).expect("big batch");
+    assert!(wal.segments().len() >= 5, "300 KB over 64 KiB segments");
+    assert_eq!(receipt.locations.len(), 300);
+    for (i, location) in receipt.locations.iter().enumerate() {
+        let segment = wal.segment(location.segment_id).expect("live");
+        let record = segment.record_at_verified(location.offset).expect("rec");
+        assert_eq!(record.seq, Seq(1 + i as u64));
+    }
+    wal.roll().expect("roll");
+    wal.roll().expect("second roll is a no-op");
+    let count = wal.segments().len();
+    drop(wal);
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("reopen");
+    assert_eq!((report.records, report.batches), (300, 1));
+    assert_eq!(wal.segments().len(), count);
+    assert_eq!(wal.commit(&[entry(b"x")]).expect("commit").first_seq, Seq(301));
+}
+
+#[test]
+fn value_too_large_and_invalid_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    let big = vec![0u8; 5 << 10];
+    assert!(matches!(wal.commit(&[entry(&big)]), Err(Error::ValueTooLarge { .. })));
+    assert!(wal.poisoned().is_none());
+    let bad = WalOptions { segment_capacity: 4096, max_record_payload: 4096, ..WalOptions::default() };
+    assert!(matches!(Wal::open(dir.path(), bad), Err(Error::InvalidOptions(_))));
+}
+
+/// A log of batches 1..=n (batch k has k records of k bytes), Off mode, closed.
+fn write_batches(dir: &Path, n: usize) -> Vec<CommitReceipt> {
+    let (wal, _) = Wal::open(dir, options(SyncMode::Off)).expect("open");
+    let receipts = (1..=n)
+        .map(|k| {
+            let body = vec![k as u8; k];
+            let entries: Vec<Entry<'_>> = (0..k).map(|_| entry(&body)).collect();
+            wal.commit(&entries).expect("commit")
+        })
+        .collect();
+    wal.sync().expect("sync");
+    receipts
+}
+
+fn patch(path: &Path, offset: u64, bytes: &[u8]) {
+    let file = OpenOptions::new().write(true).open(path).expect("open file");
+    file.write_all_at(bytes, offset).expect("patch");
+}
+
+#[test]
+fn torn_last_record_is_truncated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receipts = write_batches(dir.path(), 4);
+    let last = receipts[3].locations[3];
+    patch(&seg_path(dir.path(), 1), last.offset + 26, &[0xff]);
+    let report = inspect(dir.path()).expect("inspect");
+    assert_eq!(report.truncated_at, Some(receipts[3].locations[0]));
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    assert_eq!((report.batches, report.records, report.last_seq), (3, 6, Seq(6)));
+    assert_eq!(report.truncated_at, Some(receipts[3].locations[0]));
+    assert!(report.bytes_truncated > 0);
+    assert_eq!(contents(&wal).len(), 6);
+    drop(wal);
+    let (_, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("reopen is clean");
+    assert_eq!((report.records, report.truncated_at), (6, None));
+}
+
+#[test]
+fn garbage_after_last_record_is_a_clean_stop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_batches(dir.path(), 3);
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    let end = wal.segments()[0].written_len();
+    drop(wal);
+    patch(&seg_path(dir.path(), 1), end + 40, &[0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    assert_eq!(report.records, 6);
+    assert_eq!(report.truncated_at.map(|l| l.offset), Some(end));
+    assert_eq!(contents(&wal).len(), 6);
+}
+
+#[test]
+fn middle_damage_is_corruption_or_salvaged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receipts = write_batches(dir.path(), 4);
+    let victim = receipts[1].locations[0];
+    patch(&seg_path(dir.path(), 1), victim.offset + 30, &[0x99]);
+    match Wal::open(dir.path(), options(SyncMode::Off)) {
+        Err(Error::Corruption { offset, .. }) => assert_eq!(offset, victim.offset),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert!(matches!(inspect(dir.path()), Err(Error::Corruption { .. })));
+    let salvage = WalOptions { recovery_mode: RecoveryMode::Salvage, ..options(SyncMode::Off) };
+    let (wal, report) = Wal::open(dir.path(), salvage).expect("salvage");
+    assert!(!report.skipped.is_empty());
+    assert_eq!(report.skipped[0].0, victim);
+    let seqs: Vec<u64> = contents(&wal).iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, vec![1, 4, 5, 6, 7, 8, 9, 10], "batch 2 (seqs 2,3) skipped whole");
+}
+
+#[test]
+fn incomplete_batch_spanning_segments_is_truncated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    wal.commit(&[entry(b"keep")]).expect("commit");
+    let body = vec![1u8; 2000];
+    let entries: Vec<Entry<'_>> = (0..100).map(|_| entry(&body)).collect();
+    let receipt = wal.commit(&entries).expect("spanning batch");
+    let last = *receipt.locations.last().expect("locations");
+    let segments_before = wal.segments().len();
+    drop(wal);
+    // Destroy the Last record: the batch is incomplete and spans segments.
+    patch(&seg_path(dir.path(), last.segment_id.0), last.offset, &[0u8; 24]);
+    let report = inspect(dir.path()).expect("inspect");
+    assert_eq!(report.truncated_at, Some(receipt.locations[0]));
+    assert_eq!(report.last_seq, Seq(1));
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    assert_eq!((report.records, report.batches, report.last_seq), (1, 1, Seq(1)));
+    assert!(wal.segments().len() < segments_before);
+    assert_eq!(contents(&wal), vec![(1, b"h:keep".to_vec())]);
+    assert_eq!(wal.commit(&[entry(b"next")]).expect("commit").first_seq, Seq(2));
+}
+
+#[test]
+fn foreign_and_wrong_version_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(seg_path(dir.path(), 3), b"hello, this is not a segment at all........................................").expect("write");
+    assert!(matches!(Wal::open(dir.path(), options(SyncMode::Off)), Err(Error::NotASegment { .. })));
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_batches(dir.path(), 1);
+    patch(&seg_path(dir.path(), 1), 8, &9u32.to_le_bytes());
+    assert!(matches!(
+        Wal::open(dir.path(), options(SyncMode::Off)),
+        Err(Error::UnsupportedVersion { found: 9, .. })
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("00000000000000000042.snap"), b"x").expect("write");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    assert_eq!(wal.active_segment_id(), SegmentId(43));
+    assert_eq!(wal.allocate_segment_id(), SegmentId(44));
+}
+
+#[test]
+fn retire_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    for _ in 0..3 {
+        wal.commit(&[entry(b"a")]).expect("commit");
+        wal.roll().expect("roll");
+    }
+    wal.commit(&[entry(b"b")]).expect("commit");
+    let ids: Vec<SegmentId> = wal.segments().iter().map(|s| s.id()).collect();
+    assert_eq!(ids.len(), 4);
+    assert!(matches!(wal.retire(&[wal.active_segment_id()]), Err(Error::InvalidOptions(_))));
+    wal.retire(&[ids[1]]).expect("retire middle");
+    assert!(!seg_path(dir.path(), ids[1].0).exists());
+    assert!(matches!(wal.retire(&[ids[1]]), Err(Error::SegmentGone(_))));
+    assert_eq!(wal.retire_below(Seq(2)).expect("below"), vec![ids[0]]);
+    drop(wal);
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("reopen with a gap");
+    assert_eq!((report.records, report.last_seq), (2, Seq(4)));
+    assert_eq!(wal.commit(&[entry(b"c")]).expect("commit").first_seq, Seq(5));
+}
+
+#[test]
+fn empty_active_segment_keeps_sequence_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    wal.commit(&[entry(b"a"), entry(b"b")]).expect("commit");
+    wal.roll().expect("roll");
+    wal.retire_below(Seq(3)).expect("retire");
+    assert_eq!(wal.segments().len(), 1);
+    drop(wal);
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("reopen");
+    assert_eq!(report.last_seq, Seq(2));
+    assert_eq!(wal.commit(&[entry(b"c")]).expect("commit").first_seq, Seq(3));
+}
+
+struct Recorder {
+    groups: parking_lot::Mutex<Vec<Vec<(u64, usize)>>>,
+}
+
+impl Publish for Recorder {
+    fn publish(&self, group: &[PublishedBatch<'_>]) {
+        self.groups.lock().push(group.iter().map(|b| (b.first_seq.0, b.locations.len())).collect());
+    }
+}
+
+#[test]
+fn group_commit_publishes_every_batch_once_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Full)).expect("open");
+    let recorder = Recorder { groups: parking_lot::Mutex::new(Vec::new()) };
+    std::thread::scope(|scope| {
+        for t in 0..8u8 {
+            let (wal, recorder) = (&wal, &recorder);
+            scope.spawn(move || {
+                for i in 0..50u8 {
+                    let body = [t, i];
+                    let receipt = wal.commit_with(&[entry(&body), entry(&body)], recorder).expect("commit");
+                    assert!(wal.durable_seq() >= Seq(receipt.first_seq.0 + 1));
+                    assert_eq!(receipt.locations.len(), 2);
+                }
+            });
+        }
+    });
+    let groups = recorder.groups.lock();
+    let flat: Vec<u64> = groups.iter().flatten().map(|&(seq, _)| seq).collect();
+    let expected: Vec<u64> = (0..400).map(|i| 1 + 2 * i).collect();
+    assert_eq!(flat, expected, "every batch published once, in log order");
+    let stats = wal.stats();
+    assert_eq!(stats.batches, 400);
+    assert!(stats.syncs <= 400);
+    assert!(stats.max_group_size >= 1);
+}
+
+#[test]
+fn failed_sync_poisons_every_waiter_and_later_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fail = Arc::new(AtomicUsize::new(0));
+    let hook_fail = Arc::clone(&fail);
+    let hook: FaultHook = Arc::new(move |point| {
+        if point == FaultPoint::Sync && hook_fail.load(Ordering::SeqCst) == 1 {
+            std::thread::sleep(Duration::from_millis(20));
+            return Err(std::io::Error::other("injected fsync failure"));
+        }
+        Ok(())
+    });
+    let opts = WalOptions { fault_hook: Some(hook), ..options(SyncMode::Full) };
+    let (wal, _) = Wal::open(dir.path(), opts).expect("open");
+    wal.commit(&[entry(b"ok")]).expect("healthy commit");
+    fail.store(1, Ordering::SeqCst);
+    let errors = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..20 {
+                    match wal.commit(&[entry(b"x")]) {
+                        Err(Error::Poisoned { cause }) => {
+                            assert!(cause.contains("injected"), "{cause}");
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("expected Poisoned, got {other:?}"),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(errors.load(Ordering::Relaxed), 160);
+    assert!(wal.poisoned().is_some());
+    assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
+    assert_eq!(wal.durable_seq(), Seq(1));
+    drop(wal);
+    let (_, report) = Wal::open(dir.path(), options(SyncMode::Full)).expect("reopen recovers");
+    assert!(report.records >= 1);
+}
+
+#[test]
+fn failed_segment_creation_poisons() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let armed = Arc::new(AtomicUsize::new(0));
+    let hook_armed = Arc::clone(&armed);
+    let hook: FaultHook = Arc::new(move |point| {
+        if point == FaultPoint::CreateSegment && hook_armed.load(Ordering::SeqCst) == 1 {
+            return Err(std::io::Error::other("disk full"));
+        }
+        Ok(())
+    });
+    let (wal, _) = Wal::open(dir.path(), WalOptions { fault_hook: Some(hook), ..options(SyncMode::Off) }).expect("open");
+    wal.commit(&[entry(b"first")]).expect("commit");
+    armed.store(1, Ordering::SeqCst);
+    let body = vec![3u8; 3000];
+    let entries: Vec<Entry<'_>> = (0..40).map(|_| entry(&body)).collect();
+    assert!(matches!(wal.commit(&entries), Err(Error::Io { .. })));
+    assert!(matches!(wal.commit(&[entry(b"later")]), Err(Error::Poisoned { .. })));
+    drop(wal);
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("reopen");
+    assert_eq!((report.records, report.last_seq), (1, Seq(1)));
+    assert!(report.truncated_at.is_some(), "the half-written batch is truncated");
+    assert_eq!(contents(&wal).len(), 1);
+}
+
+#[test]
+fn normal_mode_syncs_in_background() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = WalOptions {
+        normal_sync_interval: Duration::from_millis(5),
+        normal_sync_commits: 10,
+        ..options(SyncMode::Normal)
+    };
+    let (wal, _) = Wal::open(dir.path(), opts).expect("open");
+    wal.commit(&[entry(b"a")]).expect("commit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while wal.durable_seq() < Seq(1) {
+        assert!(std::time::Instant::now() < deadline, "background sync never happened");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(wal.stats().syncs >= 1);
+}
+
+#[test]
+fn standalone_segment_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("00000000000000000009.seg");
+    let mut writer = SegmentWriter::create(&path, SegmentId(9), 4096).expect("create");
+    let a = writer.append(Seq(50), 1, b"k", b"v1").expect("append");
+    let b = writer.append(Seq(20), 2, b"", b"v2").expect("append");
+    assert!(matches!(writer.append(Seq(1), 0, &[0u8; 5000], b""), Err(Error::ValueTooLarge { .. })));
+    let segment = writer.finish().expect("finish");
+    assert_eq!(segment.record_at(a).expect("a").payload, b"kv1");
+    assert_eq!(segment.record_at(b).expect("b").seq, Seq(20));
+    assert!(path.exists());
+    let reopened = Segment::open(&path).expect("open");
+    assert_eq!((reopened.kind(), reopened.id(), reopened.first_seq()), (SegmentKind::Standalone, SegmentId(9), Seq(50)));
+    assert_eq!(reopened.written_len(), segment.written_len());
+    let mut seen = 0;
+    reopened.scan(SEGMENT_HEADER_LEN, &mut |_| {
+        seen += 1;
+        Ok(())
+    })
+    .expect("scan");
+    assert_eq!(seen, 2);
+    // Standalone files are ignored by the log but their ids are respected.
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    assert_eq!(wal.active_segment_id(), SegmentId(10));
+}
+
+#[test]
+fn follower_sees_complete_batches_across_rolls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    let mut follower = LogFollower::open(dir.path(), Seq(1)).expect("follower");
+    let mut seen = Vec::new();
+    assert_eq!(follower.poll(&mut |r| { seen.push(r.seq.0); Ok(()) }).expect("poll"), Seq(0));
+    wal.commit(&[entry(b"a")]).expect("commit");
+    let body = vec![9u8; 1500];
+    let entries: Vec<Entry<'_>> = (0..100).map(|_| entry(&body)).collect();
+    wal.commit(&entries).expect("spanning batch");
+    wal.roll().expect("roll");
+    wal.commit(&[entry(b"z")]).expect("commit");
+    let last = follower.poll(&mut |r| { seen.push(r.seq.0); Ok(()) }).expect("poll");
+    assert_eq!(last, Seq(102));
+    assert_eq!(seen, (1..=102).collect::<Vec<_>>());
+    // Retiring what a second follower still needs is reported.
+    let mut late = LogFollower::open(dir.path(), Seq(1)).expect("late follower");
+    wal.retire_below(Seq(102)).expect("retire");
+    let mut ignore = |_: RecordRef<'_>| Ok(());
+    let first = late.poll(&mut ignore);
+    let again = LogFollower::open(dir.path(), Seq(1)).expect("reopen").poll(&mut ignore);
+    assert!(first.is_ok() || matches!(first, Err(Error::SegmentGone(_))));
+    assert!(matches!(again, Err(Error::SegmentGone(_))), "{again:?}");
+}
