@@ -10,7 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::format::{RECORD_HEADER_LEN, RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader, ZERO_PAD, record_crc, stored_len};
+use crate::format::{
+    RECORD_HEADER_LEN, RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader, ZERO_PAD, record_crc,
+    stored_len,
+};
 use crate::fsio::{Faults, create_segment_file, io_error, log_file_name, temp_path};
 use crate::map::{MapWriter, SharedMap};
 use crate::segment::{Segment, frame_of};
@@ -60,7 +63,11 @@ pub(crate) struct SegmentFactory<'a> {
 impl SegmentFactory<'_> {
     /// Create log segment `id` whose first record will carry `first_seq`; durable
     /// (temp file, sync, rename, directory fsync) before it is returned.
-    pub(crate) fn create(&self, id: SegmentId, first_seq: u64) -> Result<(Arc<Segment>, MapWriter)> {
+    pub(crate) fn create(
+        &self,
+        id: SegmentId,
+        first_seq: u64,
+    ) -> Result<(Arc<Segment>, MapWriter)> {
         let path = self.dir.join(log_file_name(id.0));
         let header = SegmentHeader {
             kind: SegmentKind::Log,
@@ -71,7 +78,9 @@ impl SegmentFactory<'_> {
         let file = create_segment_file(&temp_path(&path), Some(&path), &header, self.faults)?;
         let map = SharedMap::map(&file, self.capacity, true).map_err(|e| io_error(&path, e))?;
         let map = Arc::new(map);
-        let mut writer = map.take_writer().expect("a fresh writable mapping has no writer yet");
+        let mut writer = map
+            .take_writer()
+            .expect("a fresh writable mapping has no writer yet");
         writer.publish(SEGMENT_HEADER_LEN);
         let segment = Arc::new(Segment::from_parts(path, header, map, Vec::new()));
         Ok((segment, writer))
@@ -104,7 +113,9 @@ impl AppendState {
         factory: &SegmentFactory<'_>,
         on_new_segment: &mut dyn FnMut(&Arc<Segment>),
     ) -> Result<CommitReceipt> {
-        factory.faults.check(FaultPoint::Append, self.active.path())?;
+        factory
+            .faults
+            .check(FaultPoint::Append, self.active.path())?;
         let count = entries.len();
         let first_seq = self.last_seq + 1;
         let mut locations = Vec::with_capacity(count);
@@ -133,8 +144,14 @@ impl AppendState {
             let crc = record_crc(&header, &[entry.head, entry.body]);
             header[0..4].copy_from_slice(&crc.to_le_bytes());
             let pad = (stored - RECORD_HEADER_LEN - payload_len) as usize;
-            self.writer.write(self.pos, &[&header, entry.head, entry.body, &ZERO_PAD[..pad]]);
-            locations.push(Location { segment_id: self.active.id(), offset: self.pos });
+            self.writer.write(
+                self.pos,
+                &[&header, entry.head, entry.body, &ZERO_PAD[..pad]],
+            );
+            locations.push(Location {
+                segment_id: self.active.id(),
+                offset: self.pos,
+            });
             self.pos += stored;
             bytes += stored;
         }
@@ -146,7 +163,10 @@ impl AppendState {
         self.records += count as u64;
         self.batches += 1;
         self.batches_since_capture += 1;
-        Ok(CommitReceipt { first_seq: Seq(first_seq), locations })
+        Ok(CommitReceipt {
+            first_seq: Seq(first_seq),
+            locations,
+        })
     }
 
     /// Seal the active segment and continue in a new one whose first record gets
@@ -162,7 +182,8 @@ impl AppendState {
         self.writer.publish(self.pos);
         if self.pos > self.active_unsynced_from {
             let old = Arc::clone(&self.active);
-            self.sealed_unsynced.push((old, self.active_unsynced_from, self.pos));
+            self.sealed_unsynced
+                .push((old, self.active_unsynced_from, self.pos));
         }
         on_new_segment(&segment);
         self.pos = segment.written_len();
@@ -177,11 +198,18 @@ impl AppendState {
     pub(crate) fn capture(&mut self) -> SyncCapture {
         let mut ranges = std::mem::take(&mut self.sealed_unsynced);
         if self.pos > self.active_unsynced_from {
-            ranges.push((Arc::clone(&self.active), self.active_unsynced_from, self.pos));
+            ranges.push((
+                Arc::clone(&self.active),
+                self.active_unsynced_from,
+                self.pos,
+            ));
         }
         self.active_unsynced_from = self.pos;
         let group_batches = std::mem::take(&mut self.batches_since_capture);
-        SyncCapture { upto_seq: self.last_seq, ranges, group_batches }
+        SyncCapture {
+            upto_seq: self.last_seq,
+            ranges,
+            group_batches,
+        }
     }
 }
-

@@ -70,7 +70,10 @@ impl LogFollower {
                 break;
             }
         }
-        let start = start.map(|path| Segment::open_unscanned(path)).transpose()?.map(Arc::new);
+        let start = start
+            .map(|path| Segment::open_unscanned(path))
+            .transpose()?
+            .map(Arc::new);
         if let Some(segment) = start {
             follower.cursor = Some((segment.id(), SEGMENT_HEADER_LEN));
             follower.segments.insert(segment.id(), segment);
@@ -115,15 +118,24 @@ impl LogFollower {
         // Bounded: each iteration consumes a record or moves to a later segment.
         loop {
             let (id, offset) = self.cursor.expect("set above");
-            let segment = Arc::clone(self.segments.get(&id).expect("the cursor's segment is open"));
+            let segment = Arc::clone(
+                self.segments
+                    .get(&id)
+                    .expect("the cursor's segment is open"),
+            );
             let header = match probe_shared(segment.map(), offset, &mut self.buffer) {
                 Probe::Valid(header) => header,
                 Probe::Invalid(_) => {
                     // Nothing (yet) at the cursor. If a later segment exists the writer
                     // has rolled; re-check once, since the roll happens after the last
                     // record here was complete.
-                    let Some(next) = self.next_segment(id)? else { break };
-                    if matches!(probe_shared(segment.map(), offset, &mut self.buffer), Probe::Valid(_)) {
+                    let Some(next) = self.next_segment(id)? else {
+                        break;
+                    };
+                    if matches!(
+                        probe_shared(segment.map(), offset, &mut self.buffer),
+                        Probe::Valid(_)
+                    ) {
                         continue;
                     }
                     self.cursor = Some((next.id(), SEGMENT_HEADER_LEN));
@@ -134,7 +146,7 @@ impl LogFollower {
             };
             let end = offset + header.stored_len();
             if self.expected_seq == 0 {
-                if self.from > 1 && header.seq > self.from {
+                if header.seq > self.from.max(1) {
                     return Err(Error::SegmentGone(id));
                 }
             } else if header.seq != self.expected_seq {
@@ -143,7 +155,10 @@ impl LogFollower {
             self.expected_seq = header.seq + 1;
             segment.map().advance_published(end);
             self.cursor = Some((id, end));
-            let location = Location { segment_id: id, offset };
+            let location = Location {
+                segment_id: id,
+                offset,
+            };
             match header.frame {
                 Frame::First => self.batch_start = Some(location),
                 Frame::Middle => {
@@ -168,7 +183,11 @@ impl LogFollower {
         visit: &mut dyn FnMut(RecordRef<'_>) -> Result<()>,
     ) -> Result<()> {
         for (id, segment) in self.segments.range(start.segment_id..=last.segment_id) {
-            let from = if *id == start.segment_id { start.offset } else { SEGMENT_HEADER_LEN };
+            let from = if *id == start.segment_id {
+                start.offset
+            } else {
+                SEGMENT_HEADER_LEN
+            };
             let mut at = from;
             loop {
                 let record = segment.record_at(at)?;

@@ -125,7 +125,9 @@ impl SegmentHeader {
             _ => return Err(HeaderError::Corrupt("unknown segment kind")),
         };
         let capacity = read_u64(bytes, 32);
-        if capacity < SEGMENT_HEADER_LEN + RECORD_HEADER_LEN || capacity % RECORD_ALIGN != 0 {
+        if capacity < SEGMENT_HEADER_LEN + RECORD_HEADER_LEN
+            || !capacity.is_multiple_of(RECORD_ALIGN)
+        {
             return Err(HeaderError::Corrupt("segment capacity out of range"));
         }
         Ok(SegmentHeader {
@@ -229,7 +231,7 @@ pub(crate) enum Probe {
 /// alignment, header structure, bounds, CRC. Never panics, whatever the bytes.
 pub(crate) fn probe_record(region: &[u8], offset: u64) -> Probe {
     let len = region.len() as u64;
-    if offset % RECORD_ALIGN != 0 || offset < SEGMENT_HEADER_LEN {
+    if !offset.is_multiple_of(RECORD_ALIGN) || offset < SEGMENT_HEADER_LEN {
         return Probe::Invalid("misaligned record offset");
     }
     if offset.saturating_add(RECORD_HEADER_LEN) > len {
@@ -270,8 +272,8 @@ pub(crate) fn find_next_valid(region: &[u8], after: u64) -> Option<u64> {
     let mut offset = (after + RECORD_ALIGN) / RECORD_ALIGN * RECORD_ALIGN;
     while offset + RECORD_HEADER_LEN <= len {
         let at = offset as usize;
-        let candidate = frame_from_code(region[at + 16]).is_some()
-            && region[at + 18..at + 24] == [0u8; 6];
+        let candidate =
+            frame_from_code(region[at + 16]).is_some() && region[at + 18..at + 24] == [0u8; 6];
         if candidate && matches!(probe_record(region, offset), Probe::Valid(_)) {
             return Some(offset);
         }
@@ -333,30 +335,53 @@ mod tests {
         };
         let bytes = header.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
-        assert_eq!(SegmentHeader::decode(&bytes[..10]), Err(HeaderError::NotASegment));
+        assert_eq!(
+            SegmentHeader::decode(&bytes[..10]),
+            Err(HeaderError::NotASegment)
+        );
         let mut bad = bytes;
         bad[0] ^= 1;
         assert_eq!(SegmentHeader::decode(&bad), Err(HeaderError::NotASegment));
         let mut bad = bytes;
         bad[8] = 2;
-        assert_eq!(SegmentHeader::decode(&bad), Err(HeaderError::UnsupportedVersion(2)));
+        assert_eq!(
+            SegmentHeader::decode(&bad),
+            Err(HeaderError::UnsupportedVersion(2))
+        );
         for byte in 12..64 {
             let mut bad = bytes;
             bad[byte] ^= 0x10;
-            assert!(matches!(SegmentHeader::decode(&bad), Err(HeaderError::Corrupt(_))));
+            assert!(matches!(
+                SegmentHeader::decode(&bad),
+                Err(HeaderError::Corrupt(_))
+            ));
         }
     }
 
     #[test]
     fn record_round_trip() {
-        let region = region_with(&[record(5, Frame::First, 9, b"hello"), record(6, Frame::Last, 1, b"")]);
-        let Probe::Valid(first) = probe_record(&region, 64) else { panic!("first record") };
-        assert_eq!((first.seq, first.frame, first.tag, first.payload_len), (5, Frame::First, 9, 5));
+        let region = region_with(&[
+            record(5, Frame::First, 9, b"hello"),
+            record(6, Frame::Last, 1, b""),
+        ]);
+        let Probe::Valid(first) = probe_record(&region, 64) else {
+            panic!("first record")
+        };
+        assert_eq!(
+            (first.seq, first.frame, first.tag, first.payload_len),
+            (5, Frame::First, 9, 5)
+        );
         let Probe::Valid(second) = probe_record(&region, 64 + first.stored_len()) else {
             panic!("second record")
         };
-        assert_eq!((second.seq, second.frame, second.payload_len), (6, Frame::Last, 0));
-        assert_eq!(probe_record(&region, 64 + 32 + 24), Probe::Invalid("zeroed record header"));
+        assert_eq!(
+            (second.seq, second.frame, second.payload_len),
+            (6, Frame::Last, 0)
+        );
+        assert_eq!(
+            probe_record(&region, 64 + 32 + 24),
+            Probe::Invalid("zeroed record header")
+        );
     }
 
     #[test]
@@ -366,7 +391,10 @@ mod tests {
             let mut flipped = rec.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);
             let region = region_with(&[flipped]);
-            assert!(matches!(probe_record(&region, 64), Probe::Invalid(_)), "bit {bit}");
+            assert!(
+                matches!(probe_record(&region, 64), Probe::Invalid(_)),
+                "bit {bit}"
+            );
         }
     }
 

@@ -19,7 +19,9 @@ pub(crate) struct Faults {
 
 impl std::fmt::Debug for Faults {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Faults").field("hook", &self.hook.is_some()).finish()
+        f.debug_struct("Faults")
+            .field("hook", &self.hook.is_some())
+            .finish()
     }
 }
 
@@ -39,7 +41,10 @@ impl Faults {
 }
 
 pub(crate) fn io_error(path: &Path, source: io::Error) -> Error {
-    Error::Io { path: path.to_path_buf(), source }
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// `{id:020}.log`.
@@ -75,7 +80,9 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Listing> {
         let entry = entry.map_err(|e| io_error(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some((id, ext)) = parse_file_name(name) else { continue };
+        let Some((id, ext)) = parse_file_name(name) else {
+            continue;
+        };
         listing.max_id = listing.max_id.max(id);
         if ext == "log" {
             listing.log_segments.push((id, entry.path()));
@@ -90,7 +97,9 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Listing> {
 /// fsync a directory so that creations, renames and removals in it are durable.
 pub(crate) fn sync_dir(dir: &Path, faults: &Faults) -> Result<()> {
     faults.check(FaultPoint::SyncDir, dir)?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, e))
 }
 
 /// `path` + `.tmp`.
@@ -120,7 +129,8 @@ pub(crate) fn create_segment_file(
     faults.check(FaultPoint::Preallocate, temp)?;
     preallocate(&file, header.capacity).map_err(|e| io_error(temp, e))?;
     faults.check(FaultPoint::WriteHeader, temp)?;
-    file.write_all_at(&header.encode(), 0).map_err(|e| io_error(temp, e))?;
+    file.write_all_at(&header.encode(), 0)
+        .map_err(|e| io_error(temp, e))?;
     debug_assert!(header.capacity >= SEGMENT_HEADER_LEN);
     if let Some(final_path) = final_path {
         faults.check(FaultPoint::Sync, temp)?;
@@ -139,8 +149,14 @@ mod tests {
     #[test]
     fn file_names_round_trip() {
         assert_eq!(log_file_name(42), "00000000000000000042.log");
-        assert_eq!(parse_file_name("00000000000000000042.log"), Some((42, "log")));
-        assert_eq!(parse_file_name("00000000000000000042.seg.tmp"), Some((42, "seg.tmp")));
+        assert_eq!(
+            parse_file_name("00000000000000000042.log"),
+            Some((42, "log"))
+        );
+        assert_eq!(
+            parse_file_name("00000000000000000042.seg.tmp"),
+            Some((42, "seg.tmp"))
+        );
         assert_eq!(parse_file_name("0000000000000000042.log"), None);
         assert_eq!(parse_file_name("0000000000000000004x.log"), None);
         assert_eq!(parse_file_name("00000000000000000042log"), None);

@@ -87,10 +87,13 @@ impl Shared {
                     .faults
                     .check(FaultPoint::Sync, segment.path())
                     .and_then(|()| {
-                        segment.map().sync_range(*from, *to).map_err(|source| Error::Io {
-                            path: segment.path().to_path_buf(),
-                            source,
-                        })
+                        segment
+                            .map()
+                            .sync_range(*from, *to)
+                            .map_err(|source| Error::Io {
+                                path: segment.path().to_path_buf(),
+                                source,
+                            })
                     });
                 if let Err(error) = outcome {
                     let cause = format!("sync failed: {error}");
@@ -107,8 +110,12 @@ impl Shared {
                 stats.group_batches_total += capture.group_batches;
                 stats.max_group_size = stats.max_group_size.max(capture.group_batches);
             }
-            self.durable_seq.fetch_max(capture.upto_seq, Ordering::AcqRel);
-            debug_assert!(capture.upto_seq >= target, "a captured watermark covers every earlier append");
+            self.durable_seq
+                .fetch_max(capture.upto_seq, Ordering::AcqRel);
+            debug_assert!(
+                capture.upto_seq >= target,
+                "a captured watermark covers every earlier append"
+            );
         }
     }
 
@@ -133,14 +140,20 @@ impl Shared {
             };
             let batches: Vec<PublishedBatch<'_>> = group
                 .iter()
-                .map(|b| PublishedBatch { first_seq: Seq(b.first_seq), locations: &b.locations })
+                .map(|b| PublishedBatch {
+                    first_seq: Seq(b.first_seq),
+                    locations: &b.locations,
+                })
                 .collect();
             if !batches.is_empty() {
                 publisher.publish(&batches);
             }
             drop(batches);
             if let Some(last) = group.last() {
-                assert!(last.last_seq > state.published_upto, "groups are published in log order");
+                assert!(
+                    last.last_seq > state.published_upto,
+                    "groups are published in log order"
+                );
                 state.published_upto = last.last_seq;
             }
             for batch in group {

@@ -266,7 +266,6 @@ pub struct WalStats {
     pub segments: u64,
 }
 
-
 /// Scan a directory's log segments without modifying anything (for read-only opens and
 /// `alexdb check`): the same rules as recovery, but the tail is reported, not truncated.
 pub fn inspect(dir: &Path) -> Result<RecoveryReport> {

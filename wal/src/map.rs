@@ -42,7 +42,11 @@ impl SharedMap {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad mapping length"))?;
         let mut options = MmapOptions::new();
         options.len(map_len);
-        let raw = if writable { options.map_raw(file)? } else { options.map_raw_read_only(file)? };
+        let raw = if writable {
+            options.map_raw(file)?
+        } else {
+            options.map_raw_read_only(file)?
+        };
         Ok(SharedMap {
             raw,
             len,
@@ -78,7 +82,9 @@ impl SharedMap {
     /// Copy `buf.len()` bytes at `offset` out of the mapping, wherever they are (also above
     /// `published`). Returns false when the range is outside the mapping.
     pub(crate) fn copy_out(&self, offset: u64, buf: &mut [u8]) -> bool {
-        let Some(end) = offset.checked_add(buf.len() as u64) else { return false };
+        let Some(end) = offset.checked_add(buf.len() as u64) else {
+            return false;
+        };
         if end > self.len {
             return false;
         }
@@ -100,7 +106,10 @@ impl SharedMap {
     /// Read-only mappings only: raise `published` to `new_len` once the caller has checked
     /// the bytes below it (a follower or `Segment::open` of a file another process writes).
     pub(crate) fn advance_published(&self, new_len: u64) {
-        assert!(!self.writable, "advance_published is for read-only mappings");
+        assert!(
+            !self.writable,
+            "advance_published is for read-only mappings"
+        );
         assert!(new_len <= self.len, "published length beyond the mapping");
         self.published.fetch_max(new_len, Ordering::AcqRel);
     }
@@ -108,7 +117,10 @@ impl SharedMap {
     /// msync(MS_SYNC) of `[from, to)`: on Linux this writes the dirty pages of the range
     /// and waits for them, like `fdatasync` restricted to the range.
     pub(crate) fn sync_range(&self, from: u64, to: u64) -> io::Result<()> {
-        assert!(from <= to && to <= self.len, "sync range outside the mapping");
+        assert!(
+            from <= to && to <= self.len,
+            "sync range outside the mapping"
+        );
         if from == to {
             return Ok(());
         }
@@ -120,7 +132,9 @@ impl SharedMap {
         if !self.writable || self.writer_taken.swap(true, Ordering::AcqRel) {
             return None;
         }
-        Some(MapWriter { map: Arc::clone(self) })
+        Some(MapWriter {
+            map: Arc::clone(self),
+        })
     }
 }
 
@@ -149,8 +163,14 @@ impl MapWriter {
     #[inline]
     pub(crate) fn write(&mut self, offset: u64, parts: &[&[u8]]) {
         let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        assert!(offset >= self.map.published_len(), "write below the published length");
-        assert!(offset + total <= self.map.len, "write past the end of the mapping");
+        assert!(
+            offset >= self.map.published_len(),
+            "write below the published length"
+        );
+        assert!(
+            offset + total <= self.map.len,
+            "write past the end of the mapping"
+        );
         let mut at = offset as usize;
         for part in parts {
             // SAFETY: `[at, at + part.len())` is inside the mapping (total checked above) and
@@ -171,19 +191,35 @@ impl MapWriter {
 
     /// Zero `[offset, offset + len)`, which must be at or above `published`.
     pub(crate) fn zero(&mut self, offset: u64, len: u64) {
-        assert!(offset >= self.map.published_len(), "zeroing below the published length");
-        assert!(offset + len <= self.map.len, "zeroing past the end of the mapping");
+        assert!(
+            offset >= self.map.published_len(),
+            "zeroing below the published length"
+        );
+        assert!(
+            offset + len <= self.map.len,
+            "zeroing past the end of the mapping"
+        );
         // SAFETY: same argument as `write`: in bounds, unpublished, sole writer.
         unsafe {
-            std::ptr::write_bytes(self.map.raw.as_mut_ptr().add(offset as usize), 0, len as usize);
+            std::ptr::write_bytes(
+                self.map.raw.as_mut_ptr().add(offset as usize),
+                0,
+                len as usize,
+            );
         }
     }
 
     /// Make `[0, new_len)` readable. Release: pairs with the readers' Acquire load.
     #[inline]
     pub(crate) fn publish(&mut self, new_len: u64) {
-        assert!(new_len <= self.map.len, "published length beyond the mapping");
-        assert!(new_len >= self.map.published_len(), "published length may only grow");
+        assert!(
+            new_len <= self.map.len,
+            "published length beyond the mapping"
+        );
+        assert!(
+            new_len >= self.map.published_len(),
+            "published length may only grow"
+        );
         self.map.published.store(new_len, Ordering::Release);
     }
 }
@@ -192,7 +228,10 @@ impl MapWriter {
 /// make its length `len`. Falls back to writing zeros where fallocate is unsupported.
 pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
     let Ok(len_off) = libc::off_t::try_from(len) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "segment too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "segment too large",
+        ));
     };
     // SAFETY: plain FFI call on a file descriptor that `file` keeps open; no memory is
     // passed to the kernel.

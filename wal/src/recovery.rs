@@ -56,7 +56,11 @@ struct OpenBatch {
 
 impl OpenBatch {
     fn new(first_seq: u64, index: usize, from: u64, to: u64) -> OpenBatch {
-        OpenBatch { first_seq, spans: vec![(index, from, to)], records: 1 }
+        OpenBatch {
+            first_seq,
+            spans: vec![(index, from, to)],
+            records: 1,
+        }
     }
 
     fn extend(&mut self, index: usize, from: u64, to: u64) {
@@ -97,10 +101,23 @@ struct Tracker {
     records: u64,
     batches: u64,
     skipped: Vec<(Location, u64)>,
+    /// Salvage: damage hit a batch; its remaining records are skipped up to its end.
+    broken_batch: bool,
 }
 
 impl Tracker {
+    /// Damaged bytes `[from, to)` of segment `index`: an error in `Strict`; in `Salvage`
+    /// skipped, together with the whole batch they belong to (atomicity).
     fn damage(&mut self, index: usize, from: u64, to: u64, reason: &str) -> Result<()> {
+        self.skip(index, from, to, reason)?;
+        self.broken_batch = true;
+        if let Some(batch) = self.open_batch.take() {
+            self.drop_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, index: usize, from: u64, to: u64, reason: &str) -> Result<()> {
         let (id, path) = &self.files[index];
         match self.mode {
             RecoveryMode::Strict => Err(Error::Corruption {
@@ -109,11 +126,26 @@ impl Tracker {
                 reason: reason.to_string(),
             }),
             RecoveryMode::Salvage => {
-                self.skipped.push((Location { segment_id: *id, offset: from }, to - from));
+                self.skipped.push((
+                    Location {
+                        segment_id: *id,
+                        offset: from,
+                    },
+                    to - from,
+                ));
                 self.skips[index].push((from, to));
                 Ok(())
             }
         }
+    }
+
+    /// Salvage: forget the records of an open batch and skip its bytes.
+    fn drop_batch(&mut self, batch: OpenBatch) -> Result<()> {
+        self.records -= batch.records;
+        for (index, from, to) in batch.spans {
+            self.skip(index, from, to, "incomplete batch")?;
+        }
+        Ok(())
     }
 
     /// A batch that a later batch follows without its `Last`: never written by a healthy
@@ -127,11 +159,7 @@ impl Tracker {
                 reason: "batch without its last record is followed by another batch".into(),
             });
         }
-        self.records -= batch.records;
-        for (index, from, to) in batch.spans {
-            self.damage(index, from, to, "incomplete batch")?;
-        }
-        Ok(())
+        self.drop_batch(batch)
     }
 
     /// Scan the records of segment `index` (its bytes from offset 0 are `region`).
@@ -174,6 +202,19 @@ impl Tracker {
                 offset = end;
                 continue;
             }
+            if self.broken_batch {
+                if matches!(header.frame, Frame::Middle | Frame::Last) {
+                    // The rest of a batch damage hit (Salvage only: Strict failed already).
+                    if header.frame == Frame::Last {
+                        self.broken_batch = false;
+                    }
+                    self.skip(index, offset, end, "rest of a damaged batch")?;
+                    self.last_seq = header.seq;
+                    offset = end;
+                    continue;
+                }
+                self.broken_batch = false;
+            }
             let contiguous = header.seq == self.last_seq + 1;
             if !contiguous && self.open_batch.take().is_some() {
                 // The rest of that batch was in segments retired since: it was complete.
@@ -196,7 +237,12 @@ impl Tracker {
                 }
                 (Frame::Last, Some(_)) => self.batches += 1,
                 (Frame::Middle | Frame::Last, None) if contiguous => {
-                    self.damage(index, offset, end, "batch continuation without its first record")?;
+                    self.damage(
+                        index,
+                        offset,
+                        end,
+                        "batch continuation without its first record",
+                    )?;
                     offset = end;
                     continue;
                 }
@@ -245,7 +291,10 @@ fn open_candidate(
         return Err(Error::Corruption {
             path: path.to_path_buf(),
             offset: 16,
-            reason: format!("header names segment {}, the file name {id}", header.segment_id.0),
+            reason: format!(
+                "header names segment {}, the file name {id}",
+                header.segment_id.0
+            ),
         });
     }
     if header.kind != SegmentKind::Log {
@@ -262,7 +311,10 @@ fn open_candidate(
         short = Some(Error::Corruption {
             path: path.to_path_buf(),
             offset: file_len,
-            reason: format!("segment file is shorter than its capacity {}", header.capacity),
+            reason: format!(
+                "segment file is shorter than its capacity {}",
+                header.capacity
+            ),
         });
         if mode == RecoveryMode::Strict {
             return Err(short.take().expect("just set"));
@@ -270,18 +322,32 @@ fn open_candidate(
     }
     let writer = if repair {
         if file_len < header.capacity {
-            file.set_len(header.capacity).map_err(|e| io_error(path, e))?;
+            file.set_len(header.capacity)
+                .map_err(|e| io_error(path, e))?;
         }
         let map = SharedMap::map(&file, header.capacity, true).map_err(|e| io_error(path, e))?;
-        Some(Arc::new(map).take_writer().expect("a fresh writable mapping has no writer yet"))
+        Some(
+            Arc::new(map)
+                .take_writer()
+                .expect("a fresh writable mapping has no writer yet"),
+        )
     } else {
         let len = file_len.min(header.capacity) as usize;
         buffer.clear();
         buffer.resize(len, 0);
-        file.read_exact_at(buffer, 0).map_err(|e| io_error(path, e))?;
+        file.read_exact_at(buffer, 0)
+            .map_err(|e| io_error(path, e))?;
         None
     };
-    Ok((Candidate { id, path: path.to_path_buf(), header, writer }, short))
+    Ok((
+        Candidate {
+            id,
+            path: path.to_path_buf(),
+            header,
+            writer,
+        },
+        short,
+    ))
 }
 
 /// Recover the log in `dir`: repair (truncate, delete, sync) when `repair`, else only
@@ -303,6 +369,7 @@ pub(crate) fn recover(
         records: 0,
         batches: 0,
         skipped: Vec::new(),
+        broken_batch: false,
     };
     let mut candidates = Vec::with_capacity(count);
     let mut scans = Vec::with_capacity(count);
@@ -314,7 +381,12 @@ pub(crate) fn recover(
         tracker.skips.push(Vec::new());
         if let Some(Error::Corruption { offset, .. }) = short {
             let to = candidate.header.capacity;
-            tracker.damage(index, offset, to, "segment file is shorter than its capacity")?;
+            tracker.skip(
+                index,
+                offset,
+                to,
+                "segment file is shorter than its capacity",
+            )?;
         }
         let region: &[u8] = match &candidate.writer {
             Some(writer) => writer.whole(),
@@ -328,13 +400,12 @@ pub(crate) fn recover(
     // segment with nothing valid after it is where the tail starts.
     let last_with_records = scans.iter().rposition(|s| s.has_records);
     let mut tail: Option<(usize, u64)> = None;
-    for index in 0..scans.len() {
-        let Some(reason) = scans[index].torn else { continue };
+    for (index, scan) in scans.iter().enumerate() {
+        let Some(reason) = scan.torn else { continue };
         if last_with_records.is_some_and(|last| last > index) {
-            let (from, to) = (scans[index].valid_end, scans[index].data_end);
-            tracker.damage(index, from, to, reason)?;
+            tracker.skip(index, scan.valid_end, scan.data_end, reason)?;
         } else if tail.is_none() {
-            tail = Some((index, scans[index].valid_end));
+            tail = Some((index, scan.valid_end));
         }
     }
     let mut last_seq = tracker.last_seq;
@@ -360,7 +431,10 @@ pub(crate) fn recover(
             truncated += scan.data_end.max(SEGMENT_HEADER_LEN) - SEGMENT_HEADER_LEN;
         }
         report.bytes_truncated = truncated;
-        report.truncated_at = Some(Location { segment_id: SegmentId(candidates[index].id), offset });
+        report.truncated_at = Some(Location {
+            segment_id: SegmentId(candidates[index].id),
+            offset,
+        });
         scans[index].valid_end = offset;
         scans[index].data_end = scans[index].data_end.max(offset);
     }
@@ -399,7 +473,10 @@ pub(crate) fn recover(
     let mut segments = Vec::with_capacity(keep);
     let mut active_writer = None;
     for (index, (mut candidate, scan)) in candidates.into_iter().zip(scans).enumerate() {
-        let mut writer = candidate.writer.take().expect("repair mode maps every segment");
+        let mut writer = candidate
+            .writer
+            .take()
+            .expect("repair mode maps every segment");
         if scan.data_end > scan.valid_end {
             // Only the tail segment: other torn ranges were classified as damage above.
             writer.zero(scan.valid_end, scan.data_end - scan.valid_end);
@@ -423,10 +500,21 @@ pub(crate) fn recover(
             }
         }
         let map = Arc::clone(writer.map());
-        segments.push(Arc::new(Segment::from_parts(candidate.path, candidate.header, map, merged)));
+        segments.push(Arc::new(Segment::from_parts(
+            candidate.path,
+            candidate.header,
+            map,
+            merged,
+        )));
         if index + 1 == keep {
             active_writer = Some(writer);
         }
     }
-    Ok(Recovered { segments, active_writer, last_seq, next_id: listing.max_id + 1, report })
+    Ok(Recovered {
+        segments,
+        active_writer,
+        last_seq,
+        next_id: listing.max_id + 1,
+        report,
+    })
 }

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::fsio::io_error;
 use crate::format::{
     HeaderError, Probe, RECORD_ALIGN, RECORD_HEADER_LEN, RecordHeader, SEGMENT_HEADER_LEN,
     SegmentHeader, is_all_zero, probe_record,
 };
+use crate::fsio::io_error;
 use crate::map::SharedMap;
 use crate::{Error, Frame, Location, RecordRef, Result, SegmentId, SegmentKind, Seq};
 
@@ -47,15 +47,19 @@ impl std::fmt::Debug for Segment {
 /// Turn a header decoding failure into the typed error for `path`.
 pub(crate) fn header_error(path: &Path, error: HeaderError) -> Error {
     match error {
-        HeaderError::NotASegment => Error::NotASegment { path: path.to_path_buf() },
+        HeaderError::NotASegment => Error::NotASegment {
+            path: path.to_path_buf(),
+        },
         HeaderError::UnsupportedVersion(found) => Error::UnsupportedVersion {
             path: path.to_path_buf(),
             found,
             supported: crate::format::FORMAT_VERSION,
         },
-        HeaderError::Corrupt(reason) => {
-            Error::Corruption { path: path.to_path_buf(), offset: 0, reason: reason.to_string() }
-        }
+        HeaderError::Corrupt(reason) => Error::Corruption {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: reason.to_string(),
+        },
     }
 }
 
@@ -64,7 +68,8 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<(SegmentHeader, u6
     let file_len = file.metadata().map_err(|e| io_error(path, e))?.len();
     let mut bytes = [0u8; SEGMENT_HEADER_LEN as usize];
     let have = file_len.min(SEGMENT_HEADER_LEN) as usize;
-    file.read_exact_at(&mut bytes[..have], 0).map_err(|e| io_error(path, e))?;
+    file.read_exact_at(&mut bytes[..have], 0)
+        .map_err(|e| io_error(path, e))?;
     let header = SegmentHeader::decode(&bytes[..have]).map_err(|e| header_error(path, e))?;
     Ok((header, file_len))
 }
@@ -107,7 +112,9 @@ impl Segment {
 
     /// Record that sequence numbers `first..=last` were written (writer side).
     pub(crate) fn note_seqs(&self, first: u64, last: u64) {
-        let _ = self.first_record_seq.compare_exchange(0, first, Ordering::AcqRel, Ordering::Acquire);
+        let _ =
+            self.first_record_seq
+                .compare_exchange(0, first, Ordering::AcqRel, Ordering::Acquire);
         self.max_seq.fetch_max(last, Ordering::AcqRel);
     }
 
@@ -132,7 +139,12 @@ impl Segment {
         let map_len = file_len.min(header.capacity);
         let map = SharedMap::map(&file, map_len, false).map_err(|e| io_error(path, e))?;
         map.advance_published(SEGMENT_HEADER_LEN);
-        Ok(Segment::from_parts(path.to_path_buf(), header, Arc::new(map), Vec::new()))
+        Ok(Segment::from_parts(
+            path.to_path_buf(),
+            header,
+            Arc::new(map),
+            Vec::new(),
+        ))
     }
 
     pub fn id(&self) -> SegmentId {
@@ -166,15 +178,26 @@ impl Segment {
 
     fn bad_location(&self, offset: u64, reason: &str) -> Error {
         Error::BadLocation {
-            location: Location { segment_id: self.id(), offset },
+            location: Location {
+                segment_id: self.id(),
+                offset,
+            },
             reason: reason.to_string(),
         }
     }
 
-    fn record_ref<'a>(&self, region: &'a [u8], offset: u64, header: &RecordHeader) -> RecordRef<'a> {
+    fn record_ref<'a>(
+        &self,
+        region: &'a [u8],
+        offset: u64,
+        header: &RecordHeader,
+    ) -> RecordRef<'a> {
         let start = (offset + RECORD_HEADER_LEN) as usize;
         RecordRef {
-            location: Location { segment_id: self.id(), offset },
+            location: Location {
+                segment_id: self.id(),
+                offset,
+            },
             seq: Seq(header.seq),
             tag: header.tag,
             frame: header.frame,
@@ -189,7 +212,7 @@ impl Segment {
     #[inline]
     pub fn record_at(&self, offset: u64) -> Result<RecordRef<'_>> {
         let region = self.map.published();
-        if offset % RECORD_ALIGN != 0 || offset < SEGMENT_HEADER_LEN {
+        if !offset.is_multiple_of(RECORD_ALIGN) || offset < SEGMENT_HEADER_LEN {
             return Err(self.bad_location(offset, "not a record offset"));
         }
         let Some(header_end) = offset.checked_add(RECORD_HEADER_LEN) else {
@@ -275,7 +298,7 @@ impl Segment {
 /// another process writes): the record is copied out into `buf` and checked there, never
 /// read in place. Only bytes that pass may later be published.
 pub(crate) fn probe_shared(map: &SharedMap, offset: u64, buf: &mut Vec<u8>) -> Probe {
-    if offset % RECORD_ALIGN != 0 || offset < SEGMENT_HEADER_LEN {
+    if !offset.is_multiple_of(RECORD_ALIGN) || offset < SEGMENT_HEADER_LEN {
         return Probe::Invalid("misaligned record offset");
     }
     let mut header_bytes = [0u8; RECORD_HEADER_LEN as usize];

@@ -15,11 +15,20 @@ use crate::*;
 const SMALL: u64 = 64 << 10;
 
 fn options(sync_mode: SyncMode) -> WalOptions {
-    WalOptions { segment_capacity: SMALL, max_record_payload: 4 << 10, sync_mode, ..WalOptions::default() }
+    WalOptions {
+        segment_capacity: SMALL,
+        max_record_payload: 4 << 10,
+        sync_mode,
+        ..WalOptions::default()
+    }
 }
 
 fn entry(body: &[u8]) -> Entry<'_> {
-    Entry { tag: 7, head: b"h:", body }
+    Entry {
+        tag: 7,
+        head: b"h:",
+        body,
+    }
 }
 
 fn seg_path(dir: &Path, id: u64) -> PathBuf {
@@ -43,7 +52,9 @@ fn commit_read_back_and_reopen() {
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Full)).expect("open");
     assert_eq!(report.records, 0);
     let r1 = wal.commit(&[entry(b"one")]).expect("commit");
-    let r2 = wal.commit(&[entry(b"two"), entry(b"three")]).expect("commit");
+    let r2 = wal
+        .commit(&[entry(b"two"), entry(b"three")])
+        .expect("commit");
     assert_eq!(r1.first_seq, Seq(1));
     assert_eq!(r2.first_seq, Seq(2));
     assert_eq!(wal.last_seq(), Seq(3));
@@ -51,16 +62,25 @@ fn commit_read_back_and_reopen() {
     let segment = wal.segment(r2.locations[1].segment_id).expect("segment");
     let record = segment.record_at(r2.locations[1].offset).expect("record");
     assert_eq!(record.payload, b"h:three");
-    assert_eq!((record.seq, record.tag, record.frame), (Seq(3), 7, Frame::Last));
+    assert_eq!(
+        (record.seq, record.tag, record.frame),
+        (Seq(3), 7, Frame::Last)
+    );
     assert!(segment.record_at_verified(r1.locations[0].offset).is_ok());
     assert!(segment.record_at(3).is_err());
     assert!(segment.record_at(1 << 40).is_err());
     assert!(segment.record_at(u64::MAX - 3).is_err());
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Full)).expect("reopen");
-    assert_eq!((report.records, report.batches, report.last_seq), (3, 2, Seq(3)));
+    assert_eq!(
+        (report.records, report.batches, report.last_seq),
+        (3, 2, Seq(3))
+    );
     assert_eq!(report.truncated_at, None);
-    assert_eq!(wal.commit(&[entry(b"four")]).expect("commit").first_seq, Seq(4));
+    assert_eq!(
+        wal.commit(&[entry(b"four")]).expect("commit").first_seq,
+        Seq(4)
+    );
     assert_eq!(contents(&wal).len(), 4);
 }
 
@@ -85,7 +105,10 @@ fn batches_span_segments_and_rolls() {
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("reopen");
     assert_eq!((report.records, report.batches), (300, 1));
     assert_eq!(wal.segments().len(), count);
-    assert_eq!(wal.commit(&[entry(b"x")]).expect("commit").first_seq, Seq(301));
+    assert_eq!(
+        wal.commit(&[entry(b"x")]).expect("commit").first_seq,
+        Seq(301)
+    );
 }
 
 #[test]
@@ -93,10 +116,20 @@ fn value_too_large_and_invalid_options() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
     let big = vec![0u8; 5 << 10];
-    assert!(matches!(wal.commit(&[entry(&big)]), Err(Error::ValueTooLarge { .. })));
+    assert!(matches!(
+        wal.commit(&[entry(&big)]),
+        Err(Error::ValueTooLarge { .. })
+    ));
     assert!(wal.poisoned().is_none());
-    let bad = WalOptions { segment_capacity: 4096, max_record_payload: 4096, ..WalOptions::default() };
-    assert!(matches!(Wal::open(dir.path(), bad), Err(Error::InvalidOptions(_))));
+    let bad = WalOptions {
+        segment_capacity: 4096,
+        max_record_payload: 4096,
+        ..WalOptions::default()
+    };
+    assert!(matches!(
+        Wal::open(dir.path(), bad),
+        Err(Error::InvalidOptions(_))
+    ));
 }
 
 /// A log of batches 1..=n (batch k has k records of k bytes), Off mode, closed.
@@ -114,7 +147,10 @@ fn write_batches(dir: &Path, n: usize) -> Vec<CommitReceipt> {
 }
 
 fn patch(path: &Path, offset: u64, bytes: &[u8]) {
-    let file = OpenOptions::new().write(true).open(path).expect("open file");
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open file");
     file.write_all_at(bytes, offset).expect("patch");
 }
 
@@ -127,7 +163,10 @@ fn torn_last_record_is_truncated() {
     let report = inspect(dir.path()).expect("inspect");
     assert_eq!(report.truncated_at, Some(receipts[3].locations[0]));
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
-    assert_eq!((report.batches, report.records, report.last_seq), (3, 6, Seq(6)));
+    assert_eq!(
+        (report.batches, report.records, report.last_seq),
+        (3, 6, Seq(6))
+    );
     assert_eq!(report.truncated_at, Some(receipts[3].locations[0]));
     assert!(report.bytes_truncated > 0);
     assert_eq!(contents(&wal).len(), 6);
@@ -143,7 +182,11 @@ fn garbage_after_last_record_is_a_clean_stop() {
     let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
     let end = wal.segments()[0].written_len();
     drop(wal);
-    patch(&seg_path(dir.path(), 1), end + 40, &[0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
+    patch(
+        &seg_path(dir.path(), 1),
+        end + 40,
+        &[0xde, 0xad, 0xbe, 0xef, 1, 2, 3],
+    );
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
     assert_eq!(report.records, 6);
     assert_eq!(report.truncated_at.map(|l| l.offset), Some(end));
@@ -161,12 +204,19 @@ fn middle_damage_is_corruption_or_salvaged() {
         other => panic!("expected corruption, got {other:?}"),
     }
     assert!(matches!(inspect(dir.path()), Err(Error::Corruption { .. })));
-    let salvage = WalOptions { recovery_mode: RecoveryMode::Salvage, ..options(SyncMode::Off) };
+    let salvage = WalOptions {
+        recovery_mode: RecoveryMode::Salvage,
+        ..options(SyncMode::Off)
+    };
     let (wal, report) = Wal::open(dir.path(), salvage).expect("salvage");
     assert!(!report.skipped.is_empty());
     assert_eq!(report.skipped[0].0, victim);
     let seqs: Vec<u64> = contents(&wal).iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs, vec![1, 4, 5, 6, 7, 8, 9, 10], "batch 2 (seqs 2,3) skipped whole");
+    assert_eq!(
+        seqs,
+        vec![1, 4, 5, 6, 7, 8, 9, 10],
+        "batch 2 (seqs 2,3) skipped whole"
+    );
 }
 
 #[test]
@@ -181,22 +231,39 @@ fn incomplete_batch_spanning_segments_is_truncated() {
     let segments_before = wal.segments().len();
     drop(wal);
     // Destroy the Last record: the batch is incomplete and spans segments.
-    patch(&seg_path(dir.path(), last.segment_id.0), last.offset, &[0u8; 24]);
+    patch(
+        &seg_path(dir.path(), last.segment_id.0),
+        last.offset,
+        &[0u8; 24],
+    );
     let report = inspect(dir.path()).expect("inspect");
     assert_eq!(report.truncated_at, Some(receipt.locations[0]));
     assert_eq!(report.last_seq, Seq(1));
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
-    assert_eq!((report.records, report.batches, report.last_seq), (1, 1, Seq(1)));
+    assert_eq!(
+        (report.records, report.batches, report.last_seq),
+        (1, 1, Seq(1))
+    );
     assert!(wal.segments().len() < segments_before);
     assert_eq!(contents(&wal), vec![(1, b"h:keep".to_vec())]);
-    assert_eq!(wal.commit(&[entry(b"next")]).expect("commit").first_seq, Seq(2));
+    assert_eq!(
+        wal.commit(&[entry(b"next")]).expect("commit").first_seq,
+        Seq(2)
+    );
 }
 
 #[test]
 fn foreign_and_wrong_version_files() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(seg_path(dir.path(), 3), b"hello, this is not a segment at all........................................").expect("write");
-    assert!(matches!(Wal::open(dir.path(), options(SyncMode::Off)), Err(Error::NotASegment { .. })));
+    std::fs::write(
+        seg_path(dir.path(), 3),
+        b"hello, this is not a segment at all........................................",
+    )
+    .expect("write");
+    assert!(matches!(
+        Wal::open(dir.path(), options(SyncMode::Off)),
+        Err(Error::NotASegment { .. })
+    ));
     let dir = tempfile::tempdir().expect("tempdir");
     write_batches(dir.path(), 1);
     patch(&seg_path(dir.path(), 1), 8, &9u32.to_le_bytes());
@@ -222,7 +289,10 @@ fn retire_segments() {
     wal.commit(&[entry(b"b")]).expect("commit");
     let ids: Vec<SegmentId> = wal.segments().iter().map(|s| s.id()).collect();
     assert_eq!(ids.len(), 4);
-    assert!(matches!(wal.retire(&[wal.active_segment_id()]), Err(Error::InvalidOptions(_))));
+    assert!(matches!(
+        wal.retire(&[wal.active_segment_id()]),
+        Err(Error::InvalidOptions(_))
+    ));
     wal.retire(&[ids[1]]).expect("retire middle");
     assert!(!seg_path(dir.path(), ids[1].0).exists());
     assert!(matches!(wal.retire(&[ids[1]]), Err(Error::SegmentGone(_))));
@@ -230,7 +300,10 @@ fn retire_segments() {
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("reopen with a gap");
     assert_eq!((report.records, report.last_seq), (2, Seq(4)));
-    assert_eq!(wal.commit(&[entry(b"c")]).expect("commit").first_seq, Seq(5));
+    assert_eq!(
+        wal.commit(&[entry(b"c")]).expect("commit").first_seq,
+        Seq(5)
+    );
 }
 
 #[test]
@@ -244,7 +317,10 @@ fn empty_active_segment_keeps_sequence_numbers() {
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("reopen");
     assert_eq!(report.last_seq, Seq(2));
-    assert_eq!(wal.commit(&[entry(b"c")]).expect("commit").first_seq, Seq(3));
+    assert_eq!(
+        wal.commit(&[entry(b"c")]).expect("commit").first_seq,
+        Seq(3)
+    );
 }
 
 struct Recorder {
@@ -253,7 +329,12 @@ struct Recorder {
 
 impl Publish for Recorder {
     fn publish(&self, group: &[PublishedBatch<'_>]) {
-        self.groups.lock().push(group.iter().map(|b| (b.first_seq.0, b.locations.len())).collect());
+        self.groups.lock().push(
+            group
+                .iter()
+                .map(|b| (b.first_seq.0, b.locations.len()))
+                .collect(),
+        );
     }
 }
 
@@ -261,14 +342,18 @@ impl Publish for Recorder {
 fn group_commit_publishes_every_batch_once_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (wal, _) = Wal::open(dir.path(), options(SyncMode::Full)).expect("open");
-    let recorder = Recorder { groups: parking_lot::Mutex::new(Vec::new()) };
+    let recorder = Recorder {
+        groups: parking_lot::Mutex::new(Vec::new()),
+    };
     std::thread::scope(|scope| {
         for t in 0..8u8 {
             let (wal, recorder) = (&wal, &recorder);
             scope.spawn(move || {
                 for i in 0..50u8 {
                     let body = [t, i];
-                    let receipt = wal.commit_with(&[entry(&body), entry(&body)], recorder).expect("commit");
+                    let receipt = wal
+                        .commit_with(&[entry(&body), entry(&body)], recorder)
+                        .expect("commit");
                     assert!(wal.durable_seq() >= Seq(receipt.first_seq.0 + 1));
                     assert_eq!(receipt.locations.len(), 2);
                 }
@@ -297,7 +382,10 @@ fn failed_sync_poisons_every_waiter_and_later_commit() {
         }
         Ok(())
     });
-    let opts = WalOptions { fault_hook: Some(hook), ..options(SyncMode::Full) };
+    let opts = WalOptions {
+        fault_hook: Some(hook),
+        ..options(SyncMode::Full)
+    };
     let (wal, _) = Wal::open(dir.path(), opts).expect("open");
     wal.commit(&[entry(b"ok")]).expect("healthy commit");
     fail.store(1, Ordering::SeqCst);
@@ -337,17 +425,30 @@ fn failed_segment_creation_poisons() {
         }
         Ok(())
     });
-    let (wal, _) = Wal::open(dir.path(), WalOptions { fault_hook: Some(hook), ..options(SyncMode::Off) }).expect("open");
+    let (wal, _) = Wal::open(
+        dir.path(),
+        WalOptions {
+            fault_hook: Some(hook),
+            ..options(SyncMode::Off)
+        },
+    )
+    .expect("open");
     wal.commit(&[entry(b"first")]).expect("commit");
     armed.store(1, Ordering::SeqCst);
     let body = vec![3u8; 3000];
     let entries: Vec<Entry<'_>> = (0..40).map(|_| entry(&body)).collect();
     assert!(matches!(wal.commit(&entries), Err(Error::Io { .. })));
-    assert!(matches!(wal.commit(&[entry(b"later")]), Err(Error::Poisoned { .. })));
+    assert!(matches!(
+        wal.commit(&[entry(b"later")]),
+        Err(Error::Poisoned { .. })
+    ));
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Off)).expect("reopen");
     assert_eq!((report.records, report.last_seq), (1, Seq(1)));
-    assert!(report.truncated_at.is_some(), "the half-written batch is truncated");
+    assert!(
+        report.truncated_at.is_some(),
+        "the half-written batch is truncated"
+    );
     assert_eq!(contents(&wal).len(), 1);
 }
 
@@ -363,7 +464,10 @@ fn normal_mode_syncs_in_background() {
     wal.commit(&[entry(b"a")]).expect("commit");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while wal.durable_seq() < Seq(1) {
-        assert!(std::time::Instant::now() < deadline, "background sync never happened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "background sync never happened"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(wal.stats().syncs >= 1);
@@ -376,20 +480,27 @@ fn standalone_segment_writer() {
     let mut writer = SegmentWriter::create(&path, SegmentId(9), 4096).expect("create");
     let a = writer.append(Seq(50), 1, b"k", b"v1").expect("append");
     let b = writer.append(Seq(20), 2, b"", b"v2").expect("append");
-    assert!(matches!(writer.append(Seq(1), 0, &[0u8; 5000], b""), Err(Error::ValueTooLarge { .. })));
+    assert!(matches!(
+        writer.append(Seq(1), 0, &[0u8; 5000], b""),
+        Err(Error::ValueTooLarge { .. })
+    ));
     let segment = writer.finish().expect("finish");
     assert_eq!(segment.record_at(a).expect("a").payload, b"kv1");
     assert_eq!(segment.record_at(b).expect("b").seq, Seq(20));
     assert!(path.exists());
     let reopened = Segment::open(&path).expect("open");
-    assert_eq!((reopened.kind(), reopened.id(), reopened.first_seq()), (SegmentKind::Standalone, SegmentId(9), Seq(50)));
+    assert_eq!(
+        (reopened.kind(), reopened.id(), reopened.first_seq()),
+        (SegmentKind::Standalone, SegmentId(9), Seq(50))
+    );
     assert_eq!(reopened.written_len(), segment.written_len());
     let mut seen = 0;
-    reopened.scan(SEGMENT_HEADER_LEN, &mut |_| {
-        seen += 1;
-        Ok(())
-    })
-    .expect("scan");
+    reopened
+        .scan(SEGMENT_HEADER_LEN, &mut |_| {
+            seen += 1;
+            Ok(())
+        })
+        .expect("scan");
     assert_eq!(seen, 2);
     // Standalone files are ignored by the log but their ids are respected.
     let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
@@ -402,14 +513,27 @@ fn follower_sees_complete_batches_across_rolls() {
     let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
     let mut follower = LogFollower::open(dir.path(), Seq(1)).expect("follower");
     let mut seen = Vec::new();
-    assert_eq!(follower.poll(&mut |r| { seen.push(r.seq.0); Ok(()) }).expect("poll"), Seq(0));
+    assert_eq!(
+        follower
+            .poll(&mut |r| {
+                seen.push(r.seq.0);
+                Ok(())
+            })
+            .expect("poll"),
+        Seq(0)
+    );
     wal.commit(&[entry(b"a")]).expect("commit");
     let body = vec![9u8; 1500];
     let entries: Vec<Entry<'_>> = (0..100).map(|_| entry(&body)).collect();
     wal.commit(&entries).expect("spanning batch");
     wal.roll().expect("roll");
     wal.commit(&[entry(b"z")]).expect("commit");
-    let last = follower.poll(&mut |r| { seen.push(r.seq.0); Ok(()) }).expect("poll");
+    let last = follower
+        .poll(&mut |r| {
+            seen.push(r.seq.0);
+            Ok(())
+        })
+        .expect("poll");
     assert_eq!(last, Seq(102));
     assert_eq!(seen, (1..=102).collect::<Vec<_>>());
     // Retiring what a second follower still needs is reported.
@@ -417,7 +541,9 @@ fn follower_sees_complete_batches_across_rolls() {
     wal.retire_below(Seq(102)).expect("retire");
     let mut ignore = |_: RecordRef<'_>| Ok(());
     let first = late.poll(&mut ignore);
-    let again = LogFollower::open(dir.path(), Seq(1)).expect("reopen").poll(&mut ignore);
+    let again = LogFollower::open(dir.path(), Seq(1))
+        .expect("reopen")
+        .poll(&mut ignore);
     assert!(first.is_ok() || matches!(first, Err(Error::SegmentGone(_))));
     assert!(matches!(again, Err(Error::SegmentGone(_))), "{again:?}");
 }

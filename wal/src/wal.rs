@@ -21,8 +21,8 @@ use crate::group::{PendingBatch, PublishQueue, PublishState, SyncStats};
 use crate::recovery::recover;
 use crate::segment::Segment;
 use crate::{
-    CommitReceipt, Entry, Error, FaultPoint, Publish, RecordRef, RecoveryReport, Result,
-    SegmentId, Seq, SyncMode, WalOptions, WalStats,
+    CommitReceipt, Entry, Error, FaultPoint, Publish, RecordRef, RecoveryReport, Result, SegmentId,
+    Seq, SyncMode, WalOptions, WalStats,
 };
 
 /// State shared by the `Wal` handle and its background syncer.
@@ -93,7 +93,9 @@ impl Shared {
         self.check_poison()?;
         let factory = self.factory();
         let mut on_new_segment = |segment: &Arc<Segment>| {
-            self.segments.write().insert(segment.id(), Arc::clone(segment));
+            self.segments
+                .write()
+                .insert(segment.id(), Arc::clone(segment));
         };
         let receipt = match state.append_batch(entries, &factory, &mut on_new_segment) {
             Ok(receipt) => receipt,
@@ -150,11 +152,17 @@ impl std::fmt::Debug for Wal {
 
 fn validate(options: &WalOptions) -> Result<()> {
     let invalid = |reason: String| Err(Error::InvalidOptions(reason));
-    if options.segment_capacity % 8 != 0 {
-        return invalid(format!("segment_capacity {} is not a multiple of 8", options.segment_capacity));
+    if !options.segment_capacity.is_multiple_of(8) {
+        return invalid(format!(
+            "segment_capacity {} is not a multiple of 8",
+            options.segment_capacity
+        ));
     }
     if options.segment_capacity > isize::MAX as u64 {
-        return invalid(format!("segment_capacity {} is too large", options.segment_capacity));
+        return invalid(format!(
+            "segment_capacity {} is too large",
+            options.segment_capacity
+        ));
     }
     if options.max_record_payload > MAX_PAYLOAD_FORMAT {
         return invalid(format!(
@@ -193,8 +201,11 @@ impl Wal {
         let mut report = recovered.report;
         let last_seq = recovered.last_seq;
         let next_id = AtomicU64::new(recovered.next_id.max(1));
-        let mut segments: BTreeMap<SegmentId, Arc<Segment>> =
-            recovered.segments.iter().map(|s| (s.id(), Arc::clone(s))).collect();
+        let mut segments: BTreeMap<SegmentId, Arc<Segment>> = recovered
+            .segments
+            .iter()
+            .map(|s| (s.id(), Arc::clone(s)))
+            .collect();
         let (active, writer) = match (recovered.segments.last(), recovered.active_writer) {
             (Some(active), Some(writer)) => (Arc::clone(active), writer),
             _ => {
@@ -225,7 +236,10 @@ impl Wal {
             segments: RwLock::new(segments),
             next_id,
             publish_queue: Mutex::new(PublishQueue::new()),
-            publish_lock: Mutex::new(PublishState { published_upto: last_seq, ..Default::default() }),
+            publish_lock: Mutex::new(PublishState {
+                published_upto: last_seq,
+                ..Default::default()
+            }),
             commits_since_sync: AtomicU64::new(0),
             syncer_stop: Mutex::new(false),
             syncer_wake: Condvar::new(),
@@ -248,11 +262,15 @@ impl Wal {
     /// Group-committed with concurrent callers. An empty batch is a no-op receipt.
     pub fn commit(&self, entries: &[Entry<'_>]) -> Result<CommitReceipt> {
         if entries.is_empty() {
-            return Ok(CommitReceipt { first_seq: Seq(0), locations: Vec::new() });
+            return Ok(CommitReceipt {
+                first_seq: Seq(0),
+                locations: Vec::new(),
+            });
         }
         self.shared.check_poison()?;
         let receipt = self.shared.append(entries, false)?;
-        self.shared.after_append(receipt.first_seq.0 + entries.len() as u64 - 1)?;
+        self.shared
+            .after_append(receipt.first_seq.0 + entries.len() as u64 - 1)?;
         Ok(receipt)
     }
 
@@ -269,7 +287,10 @@ impl Wal {
         publisher: &dyn Publish,
     ) -> Result<CommitReceipt> {
         if entries.is_empty() {
-            return Ok(CommitReceipt { first_seq: Seq(0), locations: Vec::new() });
+            return Ok(CommitReceipt {
+                first_seq: Seq(0),
+                locations: Vec::new(),
+            });
         }
         self.shared.check_poison()?;
         let receipt = self.shared.append(entries, true)?;
@@ -278,7 +299,10 @@ impl Wal {
         self.shared.after_append(last_seq)?;
         drop(receipt);
         let locations = self.shared.publish_through(first_seq, last_seq, publisher);
-        Ok(CommitReceipt { first_seq: Seq(first_seq), locations })
+        Ok(CommitReceipt {
+            first_seq: Seq(first_seq),
+            locations,
+        })
     }
 
     /// Sync everything appended so far, whatever the mode.
@@ -299,11 +323,16 @@ impl Wal {
         let next_seq = state.last_seq + 1;
         let factory = shared.factory();
         let mut on_new_segment = |segment: &Arc<Segment>| {
-            shared.segments.write().insert(segment.id(), Arc::clone(segment));
+            shared
+                .segments
+                .write()
+                .insert(segment.id(), Arc::clone(segment));
         };
-        state.roll(next_seq, &factory, &mut on_new_segment).inspect_err(|error| {
-            shared.poison(format!("roll failed: {error}"));
-        })
+        state
+            .roll(next_seq, &factory, &mut on_new_segment)
+            .inspect_err(|error| {
+                shared.poison(format!("roll failed: {error}"));
+            })
     }
 
     /// The mapping of a live log segment.
@@ -370,7 +399,9 @@ impl Wal {
         let mut segments = shared.segments.write();
         for id in ids {
             if *id == active {
-                return Err(Error::InvalidOptions(format!("cannot retire the active segment {id:?}")));
+                return Err(Error::InvalidOptions(format!(
+                    "cannot retire the active segment {id:?}"
+                )));
             }
             if !segments.contains_key(id) {
                 return Err(Error::SegmentGone(*id));
@@ -380,7 +411,9 @@ impl Wal {
             return Ok(());
         }
         for id in ids {
-            let Some(segment) = segments.get(id) else { continue };
+            let Some(segment) = segments.get(id) else {
+                continue;
+            };
             let path = segment.path().to_path_buf();
             shared.faults.check(FaultPoint::RemoveSegment, &path)?;
             std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
@@ -424,7 +457,13 @@ impl Wal {
             (state.bytes_appended, state.records, state.batches)
         };
         let sync = self.shared.sync_lock.lock();
-        let mean = |total: u64, count: u64| if count == 0 { 0.0 } else { total as f64 / count as f64 };
+        let mean = |total: u64, count: u64| {
+            if count == 0 {
+                0.0
+            } else {
+                total as f64 / count as f64
+            }
+        };
         WalStats {
             bytes_appended,
             records,
@@ -469,7 +508,9 @@ fn run_syncer(shared: &Shared, interval: std::time::Duration) {
             if *stop {
                 return;
             }
-            if shared.commits_since_sync.load(Ordering::Relaxed) < shared.options.normal_sync_commits {
+            if shared.commits_since_sync.load(Ordering::Relaxed)
+                < shared.options.normal_sync_commits
+            {
                 shared.syncer_wake.wait_for(&mut stop, interval);
             }
             if *stop {

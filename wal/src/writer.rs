@@ -42,17 +42,26 @@ impl SegmentWriter {
     /// Create `<path>.tmp` of `capacity` bytes (a multiple of 8, room for the header and
     /// at least one record), preallocated, with its header written.
     pub fn create(path: &Path, id: SegmentId, capacity: u64) -> Result<SegmentWriter> {
-        if capacity % 8 != 0
+        if !capacity.is_multiple_of(8)
             || capacity < SEGMENT_HEADER_LEN + RECORD_HEADER_LEN
             || capacity > isize::MAX as u64
         {
-            return Err(Error::InvalidOptions(format!("bad standalone segment capacity {capacity}")));
+            return Err(Error::InvalidOptions(format!(
+                "bad standalone segment capacity {capacity}"
+            )));
         }
         let temp = temp_path(path);
-        let header = SegmentHeader { kind: SegmentKind::Standalone, segment_id: id, first_seq: 0, capacity };
+        let header = SegmentHeader {
+            kind: SegmentKind::Standalone,
+            segment_id: id,
+            first_seq: 0,
+            capacity,
+        };
         let file = create_segment_file(&temp, None, &header, &Faults::default())?;
         let map = SharedMap::map(&file, capacity, true).map_err(|e| io_error(&temp, e))?;
-        let mut writer = Arc::new(map).take_writer().expect("a fresh writable mapping has no writer yet");
+        let mut writer = Arc::new(map)
+            .take_writer()
+            .expect("a fresh writable mapping has no writer yet");
         writer.publish(SEGMENT_HEADER_LEN);
         Ok(SegmentWriter {
             path: path.to_path_buf(),
@@ -81,11 +90,20 @@ impl SegmentWriter {
         let stored = stored_len(payload_len);
         let remaining = self.remaining();
         if stored > remaining || payload_len > MAX_PAYLOAD_FORMAT {
-            let max = remaining.saturating_sub(RECORD_HEADER_LEN).min(MAX_PAYLOAD_FORMAT);
-            return Err(Error::ValueTooLarge { len: payload_len, max });
+            let max = remaining
+                .saturating_sub(RECORD_HEADER_LEN)
+                .min(MAX_PAYLOAD_FORMAT);
+            return Err(Error::ValueTooLarge {
+                len: payload_len,
+                max,
+            });
         }
-        let writer = self.writer.as_mut().expect("only `finish` takes the writer, and it consumes self");
-        let mut header = RecordHeader::encode_without_crc(payload_len as u32, seq.0, Frame::Full, tag);
+        let writer = self
+            .writer
+            .as_mut()
+            .expect("only `finish` takes the writer, and it consumes self");
+        let mut header =
+            RecordHeader::encode_without_crc(payload_len as u32, seq.0, Frame::Full, tag);
         let crc = record_crc(&header, &[head, body]);
         header[0..4].copy_from_slice(&crc.to_le_bytes());
         let pad = (stored - RECORD_HEADER_LEN - payload_len) as usize;
@@ -99,10 +117,14 @@ impl SegmentWriter {
     /// Sync, rename into place, fsync the directory, and hand back the mapping (still the
     /// one written through; nothing writes it any more).
     pub fn finish(mut self) -> Result<Arc<Segment>> {
-        let writer = self.writer.take().expect("finish runs once: it consumes self");
+        let writer = self
+            .writer
+            .take()
+            .expect("finish runs once: it consumes self");
         let map = Arc::clone(writer.map());
         drop(writer);
-        map.sync_range(0, self.pos).map_err(|e| io_error(&self.temp, e))?;
+        map.sync_range(0, self.pos)
+            .map_err(|e| io_error(&self.temp, e))?;
         std::fs::rename(&self.temp, &self.path).map_err(|e| io_error(&self.path, e))?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         sync_dir(dir, &Faults::default())?;
