@@ -72,7 +72,10 @@ pub struct CompactionPlan {
 impl AlexStorage {
     /// Whether some sealed segment has crossed the dead-byte threshold.
     pub fn has_compaction_work(&self) -> bool {
-        let active = self.wal.active_segment_id().0;
+        let Some(wal) = &self.wal else {
+            return false;
+        };
+        let active = wal.active_segment_id().0;
         self.segments.iter().any(|slot| {
             slot.segment.id().0 != active && slot.dead_ratio() >= self.config.compaction_dead_ratio
         })
@@ -98,15 +101,15 @@ impl AlexStorage {
         self.ensure_writable()?;
         let started = Instant::now();
         let threshold = self.config.compaction_dead_ratio;
-        let active = self.wal.active_segment_id();
+        let active = self.writer()?.active_segment_id();
         if let Some(slot) = self.segments.get(active.0)
             && slot.segment.first_seq().0 != 0
-            && self.wal.last_seq() >= slot.segment.first_seq()
+            && self.writer()?.last_seq() >= slot.segment.first_seq()
             && slot.dead_ratio() >= threshold
         {
-            self.wal.roll()?;
+            self.writer()?.roll()?;
         }
-        let active = self.wal.active_segment_id().0;
+        let active = self.writer()?.active_segment_id().0;
         let victims: Vec<u64> = self
             .segments
             .iter()
@@ -116,7 +119,7 @@ impl AlexStorage {
         if victims.is_empty() {
             return Ok(None);
         }
-        self.wal.sync()?;
+        self.writer()?.sync()?;
         let mut report = CompactionReport {
             segments_in: victims.len(),
             ..CompactionReport::default()
@@ -228,7 +231,7 @@ impl AlexStorage {
                 outputs.push((full.finish()?, min_seq));
             }
             if writer.is_none() {
-                let id = self.wal.allocate_segment_id();
+                let id = self.writer()?.allocate_segment_id();
                 let path = layout::segment_path(&self.dir, id.0);
                 let created = SegmentWriter::create(&path, id, self.config.segment_capacity)?;
                 writer = Some((created, id, u64::MAX));
@@ -299,15 +302,16 @@ impl AlexStorage {
                 min_seq: *min_seq,
             }));
         manifest.retired = victims.clone();
-        self.wal.sync()?;
+        self.writer()?.sync()?;
         self.write_snapshot_and_manifest(manifest)?;
 
+        let wal = Arc::clone(self.writer()?);
         let log_victims: Vec<SegmentId> = victims
             .iter()
             .map(|id| SegmentId(*id))
-            .filter(|id| self.wal.segment(*id).is_some())
+            .filter(|id| wal.segment(*id).is_some())
             .collect();
-        self.wal.retire(&log_victims)?;
+        self.writer()?.retire(&log_victims)?;
         for id in &victims {
             layout::remove_if_exists(&layout::segment_path(&self.dir, *id))?;
         }

@@ -112,7 +112,8 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
         config,
         mode: AccessMode::ReadWrite,
         _lock: Some(lock),
-        wal,
+        wal: Some(wal),
+        follower: None,
         manifest,
         segments,
         open_report: OpenReport::default(),
@@ -122,7 +123,7 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
         compactions: 0,
     };
     let source = storage.load_index()?;
-    storage.applied_seq = storage.wal.last_seq().0;
+    storage.applied_seq = storage.writer()?.last_seq().0;
     storage.open_report = OpenReport {
         source,
         wal: wal_report,
@@ -162,6 +163,12 @@ fn remove_leftovers(
     Ok(removed)
 }
 
+/// Visits log records with the given visitor; returns segment mappings to register.
+pub(crate) type LogScan<'a> = dyn FnMut(
+        &mut dyn FnMut(RecordRef<'_>) -> alexdb_wal::Result<()>,
+    ) -> alexdb_wal::Result<Vec<Arc<Segment>>>
+    + 'a;
+
 /// One record seen by a full scan. `stored_len` has [`TOMBSTONE_BIT`] set for tombstones.
 #[derive(Clone, Copy)]
 struct Scanned {
@@ -200,7 +207,7 @@ impl AlexStorage {
         })
     }
 
-    fn reset_indexes(&mut self) {
+    pub(crate) fn reset_indexes(&mut self) {
         for state in self.keyspaces.iter_mut() {
             state.index = AlexMap::new();
         }
@@ -218,6 +225,13 @@ impl AlexStorage {
 
     /// Load the snapshot and replay the log after it; returns the records replayed.
     fn load_snapshot(&mut self, snapshot_ref: SnapshotRef) -> Result<u64> {
+        self.load_snapshot_indexes(snapshot_ref)?;
+        let from = Seq(snapshot_ref.covered_seq + 1);
+        self.replay_log(from)
+    }
+
+    /// Load the snapshot's indexes and byte accounting (no log replay).
+    pub(crate) fn load_snapshot_indexes(&mut self, snapshot_ref: SnapshotRef) -> Result<()> {
         let path = layout::snapshot_path(&self.dir, snapshot_ref.number);
         let snapshot = crate::snapshot::read(&path)?;
         let fail = |reason: String| Error::corruption(&path, 0, reason);
@@ -227,11 +241,13 @@ impl AlexStorage {
                 snapshot.covered_seq, snapshot_ref.covered_seq
             )));
         }
-        if snapshot.covered_seq > self.wal.last_seq().0 {
+        if let Some(wal) = &self.wal
+            && snapshot.covered_seq > wal.last_seq().0
+        {
             return Err(fail(format!(
                 "covers sequence {} but the log ends at {}",
                 snapshot.covered_seq,
-                self.wal.last_seq().0
+                wal.last_seq().0
             )));
         }
         for (id, live_bytes) in &snapshot.segment_live_bytes {
@@ -270,12 +286,13 @@ impl AlexStorage {
             })?;
             state.index = index;
         }
-        self.replay_log(Seq(snapshot.covered_seq + 1))
+        self.applied_seq = snapshot.covered_seq;
+        Ok(())
     }
 
     /// Apply every log record from `from` on, in order. Returns how many were applied.
     pub(crate) fn replay_log(&mut self, from: Seq) -> Result<u64> {
-        let wal = Arc::clone(&self.wal);
+        let wal = Arc::clone(self.writer()?);
         let mut applied = 0u64;
         let mut failure: Option<Error> = None;
         let outcome = wal.scan_from(from, &mut |record| {
@@ -311,7 +328,10 @@ impl AlexStorage {
         )
     }
 
-    fn decode_record<'r>(&self, record: &RecordRef<'r>) -> Result<(KeyspaceId, i64, &'r [u8])> {
+    pub(crate) fn decode_record<'r>(
+        &self,
+        record: &RecordRef<'r>,
+    ) -> Result<(KeyspaceId, i64, &'r [u8])> {
         codec::decode_head(record.payload).ok_or_else(|| {
             Error::corruption(
                 self.segment_path_of(record.location.segment_id.0),
@@ -331,9 +351,17 @@ impl AlexStorage {
         )
     }
 
-    /// Rebuild every index from all segments: per key, the record with the highest
-    /// sequence number wins (a tombstone means absent). Returns the records scanned.
+    /// Full scan of the compacted segments and the writer's log.
     fn full_scan(&mut self) -> Result<u64> {
+        let wal = Arc::clone(self.writer()?);
+        self.full_scan_with(&mut |visit| wal.scan_from(Seq(0), visit).map(|()| Vec::new()))
+    }
+
+    /// Rebuild every index from all segments: per key, the record with the highest
+    /// sequence number wins (a tombstone means absent). `scan_log` visits the log's
+    /// records and returns the mappings of log segments the table may not have yet.
+    /// Returns the records scanned.
+    pub(crate) fn full_scan_with(&mut self, scan_log: &mut LogScan<'_>) -> Result<u64> {
         let mut scanned: Vec<Scanned> = Vec::new();
         let mut failure: Option<Error> = None;
         let mut collect =
@@ -384,25 +412,26 @@ impl AlexStorage {
             .filter(|slot| slot.kind() == alexdb_wal::SegmentKind::Standalone)
             .map(|slot| Arc::clone(&slot.segment))
             .collect();
-        let mut outcome = Ok(());
+        let mut outcome = Ok(Vec::new());
         for segment in &standalone {
-            outcome = segment
-                .scan(0, &mut |record| collect(self, record))
-                .map(|_| ());
-            if outcome.is_err() {
+            if let Err(error) = segment.scan(0, &mut |record| collect(self, record)) {
+                outcome = Err(error);
                 break;
             }
         }
         if outcome.is_ok() {
-            let wal = Arc::clone(&self.wal);
-            outcome = wal.scan_from(Seq(0), &mut |record| collect(self, record));
+            outcome = scan_log(&mut |record| collect(self, record));
         }
         if let Some(error) = failure {
             return Err(error);
         }
-        outcome?;
+        for segment in outcome? {
+            self.segments.replace_mapping(segment);
+        }
 
         let records_scanned = scanned.len() as u64;
+        let max_seq = scanned.iter().map(|entry| entry.seq).max().unwrap_or(0);
+        self.applied_seq = self.applied_seq.max(max_seq);
         scanned.sort_unstable_by_key(|entry| (entry.keyspace, entry.key, entry.seq));
         let mut per_keyspace: Vec<(KeyspaceId, Vec<(i64, u64)>)> = Vec::new();
         let mut index = 0;

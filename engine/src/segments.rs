@@ -62,6 +62,19 @@ impl SegmentTable {
         });
     }
 
+    /// Use `segment` as the mapping of its id, keeping the accounting if the id is
+    /// already known (a follower's mapping grows as the writer appends).
+    pub fn replace_mapping(&mut self, segment: Arc<Segment>) {
+        let id = segment.id().0;
+        match self.get_mut(id) {
+            Some(slot) => slot.segment = segment,
+            None => {
+                let first_seq = segment.first_seq().0;
+                self.insert(segment, if first_seq == 0 { u64::MAX } else { first_seq });
+            }
+        }
+    }
+
     pub fn contains(&self, id: u64) -> bool {
         self.get(id).is_some()
     }

@@ -43,7 +43,10 @@ pub struct AlexStorage {
     pub(crate) mode: AccessMode,
     /// Held for the lifetime of a read-write store.
     pub(crate) _lock: Option<DirLock>,
-    pub(crate) wal: Arc<Wal>,
+    /// The log, for a read-write store; `None` for read-only and secondary stores.
+    pub(crate) wal: Option<Arc<Wal>>,
+    /// Follows the writer's log, for read-only and secondary stores.
+    pub(crate) follower: Option<alexdb_wal::LogFollower>,
     pub(crate) manifest: Manifest,
     pub(crate) keyspaces: Keyspaces,
     pub(crate) segments: SegmentTable,
@@ -238,7 +241,7 @@ impl AlexStorage {
             head: &head,
             body: &[],
         };
-        let receipt = self.wal.commit(&[entry])?;
+        let receipt = self.writer()?.commit(&[entry])?;
         self.apply_receipt(
             &receipt,
             [(keyspace.id, key, TAG_DELETE, 0usize)].into_iter(),
@@ -265,7 +268,7 @@ impl AlexStorage {
                 body: &batch.data[op.value.clone()],
             })
             .collect();
-        let receipt = self.wal.commit(&entries)?;
+        let receipt = self.writer()?.commit(&entries)?;
         self.apply_receipt(
             &receipt,
             batch
@@ -283,7 +286,7 @@ impl AlexStorage {
         }
         let receipt = if let [(key, value)] = items {
             let head = codec::encode_head(keyspace, *key);
-            self.wal.commit(&[Entry {
+            self.writer()?.commit(&[Entry {
                 tag: TAG_PUT,
                 head: &head,
                 body: value,
@@ -302,7 +305,7 @@ impl AlexStorage {
                     body: value,
                 })
                 .collect();
-            self.wal.commit(&entries)?
+            self.writer()?.commit(&entries)?
         };
         self.apply_receipt(
             &receipt,
@@ -378,7 +381,12 @@ impl AlexStorage {
     pub(crate) fn pack(&mut self, location: alexdb_wal::Location) -> Result<PackedLocation> {
         let id = location.segment_id.0;
         if !self.segments.contains(id) {
-            let segment = self.wal.segment(location.segment_id).ok_or_else(|| {
+            let found = match (&self.wal, &self.follower) {
+                (Some(wal), _) => wal.segment(location.segment_id),
+                (None, Some(follower)) => follower.segment(location.segment_id),
+                (None, None) => None,
+            };
+            let segment = found.ok_or_else(|| {
                 Error::corruption(
                     &self.dir,
                     location.offset,
@@ -460,14 +468,14 @@ impl AlexStorage {
     /// Make every acknowledged write durable now, whatever the sync mode.
     pub fn sync(&mut self) -> Result<()> {
         self.ensure_writable()?;
-        Ok(self.wal.sync()?)
+        Ok(self.writer()?.sync()?)
     }
 
     /// Write an index snapshot covering everything written so far, so that the next open
     /// replays only the log after it.
     pub fn checkpoint(&mut self) -> Result<()> {
         self.ensure_writable()?;
-        self.wal.sync()?;
+        self.writer()?.sync()?;
         self.write_snapshot_and_manifest(self.manifest.clone())?;
         self.checkpoints += 1;
         Ok(())
@@ -502,7 +510,7 @@ impl AlexStorage {
     /// Sync and close, reporting any error that dropping would swallow.
     pub fn close(self) -> Result<()> {
         if self.mode == AccessMode::ReadWrite {
-            self.wal.sync()?;
+            self.writer()?.sync()?;
         }
         Ok(())
     }
@@ -546,7 +554,7 @@ impl AlexStorage {
             } else {
                 written_bytes as f64 / live_bytes as f64
             },
-            wal: self.wal.stats(),
+            wal: self.wal.as_ref().map(|wal| wal.stats()).unwrap_or_default(),
             last_seq: self.applied_seq,
             checkpoints: self.checkpoints,
             compactions: self.compactions,
@@ -578,8 +586,17 @@ impl AlexStorage {
         self.applied_seq
     }
 
-    /// The log this store writes to (shared with the concurrent wrapper).
-    pub fn wal(&self) -> &Arc<Wal> {
-        &self.wal
+    /// The log this store writes to (shared with the concurrent wrapper); `None` for
+    /// read-only and secondary stores.
+    pub fn wal(&self) -> Option<&Arc<Wal>> {
+        self.wal.as_ref()
+    }
+
+    /// The log writer, or `Error::ReadOnly`.
+    pub(crate) fn writer(&self) -> Result<&Arc<Wal>> {
+        self.ensure_writable()?;
+        self.wal
+            .as_ref()
+            .ok_or(Error::ReadOnly { mode: "read-only" })
     }
 }
