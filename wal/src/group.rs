@@ -5,14 +5,16 @@
 //! log durable up to its last sequence number:
 //!
 //! 1. If `durable_seq` already covers it, done.
-//! 2. Otherwise take the sync lock. Whoever holds it is the leader; everyone else who
-//!    needs a sync queues on it while the leader's sync runs — so they append meanwhile,
-//!    and the next leader syncs all of them at once (the group).
-//! 3. Holding the sync lock, re-check (a leader before us may have covered us: the
-//!    follower that wakes covered returns, one that wakes uncovered leads — no lost
-//!    leader, I-4), then capture under the append lock the watermark (`last_seq`) and the
-//!    byte ranges appended since the last capture, *before* syncing; sync the ranges;
-//!    publish the captured watermark as `durable_seq`.
+//! 2. Otherwise take the sync lock. If no leader is active, become it (`leader_active`),
+//!    release the lock, capture under the append lock the watermark (`last_seq`) and the
+//!    byte ranges appended since the last capture — *before* syncing —, sync the ranges,
+//!    publish the captured watermark as `durable_seq`, and wake every waiter.
+//! 3. If a leader is active, wait on `sync_done`. Committers arriving during a sync
+//!    append and wait, so the next leader syncs all of them at once (the group). All
+//!    waiters wake together when a sync ends: a covered one returns, an uncovered one
+//!    re-checks and one of them leads — no lost leader, I-4. (Waking them together,
+//!    rather than handing a mutex from one to the next, keeps the hand-off from
+//!    serializing wake-ups, which on 2 cores shrank groups to ~2 batches.)
 //! 4. A failed sync poisons the log: the leader and every later caller gets
 //!    `Error::Poisoned` (waiters re-check the poison flag after taking the lock).
 //!
@@ -29,10 +31,27 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use parking_lot::MutexGuard;
+
 use crate::wal::Shared;
 use crate::{Error, FaultPoint, Location, Publish, PublishedBatch, Result, Seq, SyncMode};
 
-/// Sync statistics; guarded by the sync lock (only leaders touch them).
+/// State of the sync lock.
+#[derive(Debug, Default)]
+pub(crate) struct SyncState {
+    /// A leader is syncing (with the lock released); others wait on `sync_done`.
+    pub leader_active: bool,
+    pub stats: SyncStats,
+}
+
+/// What one leader's sync did.
+#[derive(Debug)]
+struct Synced {
+    latency_us: u64,
+    group_batches: u64,
+}
+
+/// Sync statistics; guarded by the sync lock (only leaders update them).
 #[derive(Debug, Default)]
 pub(crate) struct SyncStats {
     pub syncs: u64,
@@ -67,56 +86,72 @@ pub(crate) type PublishQueue = VecDeque<PendingBatch>;
 impl Shared {
     /// Block until everything up to `target` is durable, leading a sync if needed.
     pub(crate) fn sync_to(&self, target: u64) -> Result<()> {
+        if self.durable_seq.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let mut state = self.sync_lock.lock();
+        // Bounded: every pass either returns or waits for a leader's sync to end, and each
+        // ended sync either covers `target` or poisons the log.
         loop {
             if self.durable_seq.load(Ordering::Acquire) >= target {
                 return Ok(());
             }
             self.check_poison()?;
-            let mut stats = self.sync_lock.lock();
-            if self.durable_seq.load(Ordering::Acquire) >= target {
-                return Ok(());
+            if state.leader_active {
+                // Follower: the leader's sync may not cover us (we appended after its
+                // capture); re-check when it ends, and lead if still uncovered (I-4).
+                self.sync_done.wait(&mut state);
+                continue;
             }
-            self.check_poison()?;
-            // Capture the watermark under the append lock *before* syncing: everything up
-            // to it is in the ranges we are about to sync.
-            let capture = self.append.lock().capture();
-            self.commits_since_sync.store(0, Ordering::Relaxed);
-            let started = Instant::now();
-            for (segment, from, to) in &capture.ranges {
-                let outcome = self
-                    .faults
-                    .check(FaultPoint::Sync, segment.path())
-                    .and_then(|()| {
-                        segment
-                            .map()
-                            .sync_range(*from, *to)
-                            .map_err(|source| Error::Io {
-                                path: segment.path().to_path_buf(),
-                                source,
-                            })
-                    });
-                if let Err(error) = outcome {
-                    let cause = format!("sync failed: {error}");
-                    self.poison(cause);
-                    return self.check_poison();
+            state.leader_active = true;
+            let outcome = MutexGuard::unlocked(&mut state, || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.lead_sync()))
+            });
+            state.leader_active = false;
+            self.sync_done.notify_all();
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(panic) => {
+                    self.poison("a sync leader panicked".into());
+                    drop(state);
+                    std::panic::resume_unwind(panic);
                 }
-            }
-            let latency_us = started.elapsed().as_micros() as u64;
+            };
+            let synced = outcome?;
+            let stats = &mut state.stats;
             stats.syncs += 1;
-            stats.sync_latency_total_us += latency_us;
-            stats.sync_latency_max_us = stats.sync_latency_max_us.max(latency_us);
-            if capture.group_batches > 0 {
+            stats.sync_latency_total_us += synced.latency_us;
+            stats.sync_latency_max_us = stats.sync_latency_max_us.max(synced.latency_us);
+            if synced.group_batches > 0 {
                 stats.groups += 1;
-                stats.group_batches_total += capture.group_batches;
-                stats.max_group_size = stats.max_group_size.max(capture.group_batches);
+                stats.group_batches_total += synced.group_batches;
+                stats.max_group_size = stats.max_group_size.max(synced.group_batches);
             }
-            self.durable_seq
-                .fetch_max(capture.upto_seq, Ordering::AcqRel);
-            debug_assert!(
-                capture.upto_seq >= target,
-                "a captured watermark covers every earlier append"
-            );
         }
+    }
+
+    /// The leader's work, without the sync lock held: capture, sync, publish the watermark.
+    fn lead_sync(&self) -> Result<Synced> {
+        // Capture the watermark under the append lock *before* syncing: everything up to
+        // it is in the ranges synced below.
+        let capture = self.append.lock().capture();
+        self.commits_since_sync.store(0, Ordering::Relaxed);
+        let started = Instant::now();
+        for (segment, from, to) in &capture.ranges {
+            let outcome = self.faults.check(FaultPoint::Sync, segment.path()).and_then(|()| {
+                segment.map().sync_range(*from, *to).map_err(|source| Error::Io {
+                    path: segment.path().to_path_buf(),
+                    source,
+                })
+            });
+            if let Err(error) = outcome {
+                self.poison(format!("sync failed: {error}"));
+                self.check_poison()?;
+            }
+        }
+        let latency_us = started.elapsed().as_micros() as u64;
+        self.durable_seq.fetch_max(capture.upto_seq, Ordering::AcqRel);
+        Ok(Synced { latency_us, group_batches: capture.group_batches })
     }
 
     /// Publish, as one group, every queued batch up to the publishable watermark unless

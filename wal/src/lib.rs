@@ -274,3 +274,5 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport> {
 }
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod perf;

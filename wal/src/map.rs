@@ -233,6 +233,9 @@ pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
             "segment too large",
         ));
     };
+    if std::env::var_os("ALEXDB_WAL_ZERO_FILL").is_some() {
+        return write_zeros(file, len);
+    }
     // SAFETY: plain FFI call on a file descriptor that `file` keeps open; no memory is
     // passed to the kernel.
     let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) };

@@ -2,7 +2,7 @@
 //! background syncer and poisoning.
 //!
 //! Locks (see `group.rs` for their order): `append` guards appending and the active
-//! segment; `sync_lock` is held by the sync leader; `segments` is the live set for
+//! segment; `sync_lock` elects the sync leader; `segments` is the live set for
 //! lookups; `publish_queue` / `publish_lock` order publication. `last_seq` and
 //! `durable_seq` are atomics so readers never take a lock.
 
@@ -17,7 +17,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::append::{AppendState, SegmentFactory};
 use crate::format::{MAX_PAYLOAD_FORMAT, SEGMENT_HEADER_LEN, stored_len};
 use crate::fsio::{Faults, io_error, sync_dir};
-use crate::group::{PendingBatch, PublishQueue, PublishState, SyncStats};
+use crate::group::{PendingBatch, PublishQueue, PublishState, SyncState};
 use crate::recovery::recover;
 use crate::segment::Segment;
 use crate::{
@@ -32,8 +32,10 @@ pub(crate) struct Shared {
     pub faults: Faults,
     /// The append lock.
     pub append: Mutex<AppendState>,
-    /// Held by the sync leader; guards the sync statistics.
-    pub sync_lock: Mutex<SyncStats>,
+    /// Sync leadership and statistics (see `group.rs`).
+    pub sync_lock: Mutex<SyncState>,
+    /// Signalled when a leader's sync ends.
+    pub sync_done: Condvar,
     /// Seq of the last record of the last complete batch appended (readable).
     pub last_seq: AtomicU64,
     /// Highest seq known durable. Never above `last_seq`.
@@ -228,7 +230,8 @@ impl Wal {
             dir: dir.to_path_buf(),
             faults,
             append: Mutex::new(AppendState::new(active, writer, last_seq)),
-            sync_lock: Mutex::new(SyncStats::default()),
+            sync_lock: Mutex::new(SyncState::default()),
+            sync_done: Condvar::new(),
             last_seq: AtomicU64::new(last_seq),
             durable_seq: AtomicU64::new(last_seq),
             poisoned: AtomicBool::new(false),
@@ -456,7 +459,8 @@ impl Wal {
             let state = self.shared.append.lock();
             (state.bytes_appended, state.records, state.batches)
         };
-        let sync = self.shared.sync_lock.lock();
+        let state = self.shared.sync_lock.lock();
+        let sync = &state.stats;
         let mean = |total: u64, count: u64| {
             if count == 0 {
                 0.0

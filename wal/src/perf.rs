@@ -1,0 +1,97 @@
+//! Quick self-measurements (not the criterion benches, which live in `benches/wal.rs`).
+//! Ignored by default; run with
+//! `cargo test -p alexdb-wal --release --lib perf -- --ignored --nocapture --test-threads 1`.
+
+use std::time::{Duration, Instant};
+
+use crate::*;
+
+fn payload() -> [u8; 100] {
+    [0x42; 100]
+}
+
+#[test]
+#[ignore = "timing; run explicitly"]
+fn perf_off_append_100_byte_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = WalOptions { sync_mode: SyncMode::Off, ..WalOptions::default() };
+    let (wal, _) = Wal::open(dir.path(), options).expect("open");
+    let body = payload();
+    let count = 3_000_000u64;
+    let started = Instant::now();
+    for _ in 0..count {
+        wal.commit(&[Entry { tag: 1, head: &[], body: &body }]).expect("commit");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "Off append: {count} x 100 B in {elapsed:?} = {:.2} M records/s",
+        count as f64 / elapsed.as_secs_f64() / 1e6
+    );
+}
+
+fn full_commits_per_second(threads: usize, duration: Duration) -> (f64, WalStats) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), WalOptions::default()).expect("open");
+    let body = payload();
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let total: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let wal = &wal;
+                scope.spawn(move || {
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        wal.commit(&[Entry { tag: 1, head: &[], body: &body }]).expect("commit");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).sum()
+    });
+    (total as f64 / started.elapsed().as_secs_f64(), wal.stats())
+}
+
+#[test]
+#[ignore = "timing; run explicitly"]
+fn perf_full_group_commit_scaling() {
+    let duration = Duration::from_secs(3);
+    let (one, _) = full_commits_per_second(1, duration);
+    let (eight, stats) = full_commits_per_second(8, duration);
+    println!(
+        "Full: 1 thread {one:.0} commits/s, 8 threads {eight:.0} commits/s, ratio {:.2}; \
+         8-thread mean group {:.2}, max {}, sync mean {:.0} us",
+        eight / one,
+        stats.mean_group_size,
+        stats.max_group_size,
+        stats.sync_latency_mean_us
+    );
+}
+
+#[test]
+#[ignore = "timing; run explicitly"]
+fn perf_recovery_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = WalOptions { sync_mode: SyncMode::Off, ..WalOptions::default() };
+    let (wal, _) = Wal::open(dir.path(), options.clone()).expect("open");
+    let body = [7u8; 1000];
+    let entries: Vec<Entry<'_>> = (0..1000).map(|_| Entry { tag: 1, head: &[], body: &body }).collect();
+    for _ in 0..500 {
+        wal.commit(&entries).expect("commit");
+    }
+    let bytes = wal.stats().bytes_appended;
+    drop(wal);
+    // Warm the cache once, then time a second open.
+    drop(Wal::open(dir.path(), options.clone()).expect("warm open"));
+    let started = Instant::now();
+    let (_, report) = Wal::open(dir.path(), options).expect("open");
+    let elapsed = started.elapsed();
+    assert_eq!(report.records, 500_000);
+    println!(
+        "recovery: {} MB in {elapsed:?} = {:.2} GB/s",
+        bytes / 1_000_000,
+        bytes as f64 / elapsed.as_secs_f64() / 1e9
+    );
+}
