@@ -1,9 +1,44 @@
-//! PLACEHOLDER: the public API of the ALEX index, backed by a `BTreeMap` so dependent
-//! crates can be built against it. To be replaced by the real ALEX implementation
-//! (keeping every public name and signature).
+//! ALEX, the updatable adaptive learned index (Ding et al., SIGMOD 2020): an ordered map from
+//! `i64` keys to `Copy` payloads that behaves exactly like `BTreeMap<i64, V>`.
+//!
+//! The public API is [`AlexMap`] (this file). The design is described in `docs/alex.md`;
+//! internals live in the modules below:
+//! - [`model`]: linear models (model-node router, data-node position model);
+//! - [`data`]: data nodes (gapped arrays, bitmap, search, insert, delete);
+//! - [`cost`]: the cost model and every tuning constant;
+//! - [`structure`]: expansion, contraction, splits, merges and growth of the tree;
+//! - [`bulk`]: bulk load (top-down, fanout chosen by the cost model);
+//! - [`iter`]: ordered iteration in both directions;
+//! - [`invariants`]: `check_invariants` and `stats`.
+//!
+//! Invariants of the tree (checked by [`AlexMap::check_invariants`]):
+//! - The root is a model node. Every model node has a power-of-two number of child slots;
+//!   each child occupies one aligned power-of-two block of consecutive slots (pointer
+//!   duplication) and is referenced by exactly one parent.
+//! - Every key is stored in the data node that routing from the root leads to; since every
+//!   router is monotone, an in-order walk of the leaves yields the keys in increasing order.
+//! - The leaves form a doubly linked list in key order (`first_leaf .. last_leaf`).
+//! - `len` is the sum of the data nodes' key counts.
 
-use std::collections::BTreeMap;
+mod bulk;
+mod cost;
+mod data;
+mod invariants;
+mod iter;
+mod model;
+mod structure;
+
+#[cfg(test)]
+mod tests;
+
 use std::ops::RangeBounds;
+
+pub use iter::Range;
+
+use data::{DataNode, Locate, NIL};
+use model::Router;
+
+pub(crate) use cost::MAX_DENSITY;
 
 /// Error of [`AlexMap::bulk_load`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,20 +54,98 @@ pub enum BulkLoadError {
     },
 }
 
-/// Shape and size of an index.
+/// Shape and size of an index, and counters of the structural operations performed so far
+/// (cumulative over the life of the map, so tests can prove that a path was taken).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlexStats {
+    /// Keys held.
     pub keys: usize,
+    /// Levels from the root to the deepest data node, counting both (a root with data-node
+    /// children has depth 2).
     pub depth: usize,
+    /// Model nodes in the tree.
     pub model_nodes: usize,
+    /// Data nodes in the tree.
     pub data_nodes: usize,
+    /// Heap bytes of the structure: capacities of all key, payload, bitmap and child arrays,
+    /// and of the node arenas and free lists.
     pub heap_bytes: usize,
+    /// Data nodes expanded in place (density bound reached, no split chosen).
+    pub expansions: u64,
+    /// Data nodes contracted after deletes.
+    pub contractions: u64,
+    /// Data nodes split sideways (into their parent's slots).
+    pub sideways_splits: u64,
+    /// Data nodes split downwards (replaced by a new model node).
+    pub downward_splits: u64,
+    /// Model nodes whose slot array was doubled (or more) to make room for a sideways split.
+    pub model_expansions: u64,
+    /// Times a model node's key domain grew to the left / right for out-of-domain keys,
+    /// including the root.
+    pub domain_growths_left: u64,
+    pub domain_growths_right: u64,
+    /// Times the root grew for an out-of-domain key (in place, by a new root, or by a rebuild
+    /// of a small tree), per side.
+    pub root_growths_left: u64,
+    pub root_growths_right: u64,
+    /// Data nodes merged with their sibling after deletes.
+    pub merges: u64,
+    /// Model nodes removed because all their slots pointed to a single child.
+    pub collapses: u64,
 }
 
-/// An ordered map from `i64` to `V`.
+/// Cumulative counters (see [`AlexStats`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counters {
+    pub expansions: u64,
+    pub contractions: u64,
+    pub sideways_splits: u64,
+    pub downward_splits: u64,
+    pub model_expansions: u64,
+    pub domain_growths_left: u64,
+    pub domain_growths_right: u64,
+    pub root_growths_left: u64,
+    pub root_growths_right: u64,
+    pub merges: u64,
+    pub collapses: u64,
+}
+
+/// Tag bit of a child reference: set for a data node, clear for a model node. The remaining
+/// 31 bits are the index in the node's arena.
+pub(crate) const DATA_TAG: u32 = 1 << 31;
+
+/// A model node: a router and a power-of-two array of child references.
+#[derive(Clone, Debug)]
+pub(crate) struct ModelNode {
+    pub router: Router,
+    /// Child references (`DATA_TAG | data index`, or a model index); length a power of two.
+    pub children: Box<[u32]>,
+}
+
+impl ModelNode {
+    #[inline(always)]
+    pub fn child_for(&self, key: i64) -> u32 {
+        self.children[self.router.slot(key, self.children.len())]
+    }
+}
+
+/// An ordered map from `i64` to `V`, indexed by ALEX.
 #[derive(Clone)]
 pub struct AlexMap<V> {
-    inner: BTreeMap<i64, V>,
+    /// Model-node arena; freed slots are listed in `free_models`.
+    models: Vec<ModelNode>,
+    /// Data-node arena; freed slots are listed in `free_datas` (and hold empty nodes).
+    datas: Vec<DataNode<V>>,
+    free_models: Vec<u32>,
+    free_datas: Vec<u32>,
+    /// Index of the root model node.
+    root: u32,
+    /// Keys held.
+    len: usize,
+    /// Ends of the leaf chain.
+    first_leaf: u32,
+    last_leaf: u32,
+    counters: Counters,
 }
 
 impl<V: Copy + std::fmt::Debug> std::fmt::Debug for AlexMap<V> {
@@ -47,12 +160,33 @@ impl<V: Copy> Default for AlexMap<V> {
     }
 }
 
+/// Bound on the attempts of one insert: each failed attempt expands, splits or grows a node,
+/// and one of those always makes room; more attempts than this means a bug.
+const MAX_INSERT_ATTEMPTS: usize = 64;
+
 impl<V: Copy> AlexMap<V> {
+    /// An empty map: a root with one slot pointing to an empty data node.
     pub fn new() -> Self {
-        AlexMap {
-            inner: BTreeMap::new(),
-        }
+        let mut map = AlexMap {
+            models: Vec::new(),
+            datas: Vec::new(),
+            free_models: Vec::new(),
+            free_datas: Vec::new(),
+            root: 0,
+            len: 0,
+            first_leaf: 0,
+            last_leaf: 0,
+            counters: Counters::default(),
+        };
+        map.datas.push(DataNode::empty());
+        map.models.push(ModelNode {
+            router: Router::spanning(0.0, 1.0, 1),
+            children: Box::new([DATA_TAG]),
+        });
+        map
     }
+
+    /// Builds a map from strictly increasing `(key, value)` pairs.
     pub fn bulk_load(sorted: &[(i64, V)]) -> Result<Self, BulkLoadError> {
         for (index, pair) in sorted.windows(2).enumerate() {
             if pair[0].0 >= pair[1].0 {
@@ -63,66 +197,233 @@ impl<V: Copy> AlexMap<V> {
                 });
             }
         }
-        Ok(AlexMap {
-            inner: sorted.iter().copied().collect(),
-        })
+        let mut map = AlexMap::new();
+        if let (Some(first), Some(last)) = (sorted.first(), sorted.last()) {
+            map.rebuild_from(sorted, first.0, last.0);
+        }
+        Ok(map)
     }
+
     pub fn len(&self) -> usize {
-        self.inner.len()
+        self.len
     }
+
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.len == 0
     }
-    pub fn get(&self, key: i64) -> Option<&V> {
-        self.inner.get(&key)
-    }
-    pub fn contains_key(&self, key: i64) -> bool {
-        self.inner.contains_key(&key)
-    }
-    pub fn insert(&mut self, key: i64, value: V) -> Option<V> {
-        self.inner.insert(key, value)
-    }
-    pub fn remove(&mut self, key: i64) -> Option<V> {
-        self.inner.remove(&key)
-    }
-    pub fn range<R: RangeBounds<i64>>(&self, range: R) -> Range<'_, V> {
-        Range {
-            inner: self.inner.range(range),
+
+    /// The data node that routing leads `key` to.
+    #[inline(always)]
+    pub(crate) fn leaf_for(&self, key: i64) -> u32 {
+        let mut node = &self.models[self.root as usize];
+        loop {
+            let child = node.child_for(key);
+            if child & DATA_TAG != 0 {
+                return child & !DATA_TAG;
+            }
+            node = &self.models[child as usize];
         }
     }
+
+    /// Like [`Self::leaf_for`], also recording the model nodes on the way (root first).
+    pub(crate) fn path_to(&self, key: i64, path: &mut Vec<u32>) -> u32 {
+        path.clear();
+        let mut id = self.root;
+        loop {
+            path.push(id);
+            let child = self.models[id as usize].child_for(key);
+            if child & DATA_TAG != 0 {
+                return child & !DATA_TAG;
+            }
+            id = child;
+        }
+    }
+
+    pub fn get(&self, key: i64) -> Option<&V> {
+        let node = &self.datas[self.leaf_for(key) as usize];
+        node.find(key).map(|slot| &node.vals[slot])
+    }
+
+    pub fn contains_key(&self, key: i64) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Inserts `value` under `key`, returning the previous value.
+    pub fn insert(&mut self, key: i64, value: V) -> Option<V> {
+        for _ in 0..MAX_INSERT_ATTEMPTS {
+            let leaf = self.leaf_for(key);
+            let node = &mut self.datas[leaf as usize];
+            match node.locate(key) {
+                Locate::Found(slot) => {
+                    return Some(std::mem::replace(&mut node.vals[slot], value));
+                }
+                Locate::Missing {
+                    upper,
+                    predicted,
+                    iters,
+                } => {
+                    let cap = node.capacity();
+                    if cap == 0 {
+                        // An empty node has no payload array yet; build it around this key.
+                        node.rebuild(&[(key, value)], cost::MIN_DENSITY, data::Layout::Spread);
+                        self.len += 1;
+                        return None;
+                    }
+                    let full = node.num_keys >= structure::expansion_threshold(cap);
+                    let check = node.stats.inserts % cost::CATASTROPHIC_CHECK_PERIOD
+                        == cost::CATASTROPHIC_CHECK_PERIOD - 1;
+                    if !full && !(check && structure::is_catastrophic(node)) {
+                        node.insert_missing(key, value, upper, predicted, iters);
+                        self.len += 1;
+                        return None;
+                    }
+                    self.make_room(leaf, key);
+                }
+            }
+        }
+        panic!("alex: insert of key {key} found no room after {MAX_INSERT_ATTEMPTS} attempts");
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: i64) -> Option<V> {
+        let mut path = Vec::with_capacity(8);
+        let leaf = self.path_to(key, &mut path);
+        let node = &mut self.datas[leaf as usize];
+        let slot = node.find(key)?;
+        let value = node.remove_at(slot);
+        self.len -= 1;
+        if self.len == 0 {
+            self.reset_structure();
+        } else {
+            self.after_remove(leaf, key, &path);
+        }
+        Some(value)
+    }
+
+    /// Iterator over the entries with keys in `range`, in key order (and reversible).
+    ///
+    /// # Panics
+    /// Like `BTreeMap::range`: if the start is greater than the end, or if both are excluded
+    /// and equal.
+    pub fn range<R: RangeBounds<i64>>(&self, range: R) -> Range<'_, V> {
+        Range::new(
+            self,
+            range.start_bound().cloned(),
+            range.end_bound().cloned(),
+        )
+    }
+
     pub fn iter(&self) -> Range<'_, V> {
         self.range(..)
     }
+
     pub fn first_key_value(&self) -> Option<(i64, &V)> {
-        self.inner.first_key_value().map(|(k, v)| (*k, v))
+        self.iter().next()
     }
+
     pub fn last_key_value(&self) -> Option<(i64, &V)> {
-        self.inner.last_key_value().map(|(k, v)| (*k, v))
+        self.iter().next_back()
     }
+
+    /// Shape, size and structural counters.
     pub fn stats(&self) -> AlexStats {
-        AlexStats {
-            keys: self.len(),
-            ..AlexStats::default()
+        self.compute_stats()
+    }
+
+    /// Checks every structural invariant; panics with a description of the first violation.
+    pub fn check_invariants(&self) {
+        self.check_all();
+    }
+
+    /// Drops every node and starts over with the minimal structure, keeping the counters.
+    fn reset_structure(&mut self) {
+        if self.models.len() == 1 && self.datas.len() == 1 && self.datas[0].capacity() <= 64 {
+            return;
+        }
+        let counters = std::mem::take(&mut self.counters);
+        *self = AlexMap::new();
+        self.counters = counters;
+    }
+
+    pub(crate) fn alloc_data(&mut self, node: DataNode<V>) -> u32 {
+        if let Some(id) = self.free_datas.pop() {
+            self.datas[id as usize] = node;
+            id
+        } else {
+            let id = self.datas.len() as u32;
+            assert!(id < DATA_TAG, "alex: data node arena overflow");
+            self.datas.push(node);
+            id
         }
     }
-    pub fn check_invariants(&self) {}
-}
 
-/// Iterator over a key range, in both directions.
-#[derive(Debug)]
-pub struct Range<'a, V> {
-    inner: std::collections::btree_map::Range<'a, i64, V>,
-}
+    pub(crate) fn free_data(&mut self, id: u32) {
+        self.datas[id as usize] = DataNode::empty();
+        self.free_datas.push(id);
+    }
 
-impl<'a, V> Iterator for Range<'a, V> {
-    type Item = (i64, &'a V);
-    fn next(&mut self) -> Option<Self::Item> {
-        self.inner.next().map(|(k, v)| (*k, v))
+    pub(crate) fn alloc_model(&mut self, node: ModelNode) -> u32 {
+        if let Some(id) = self.free_models.pop() {
+            self.models[id as usize] = node;
+            id
+        } else {
+            let id = self.models.len() as u32;
+            assert!(id < DATA_TAG, "alex: model node arena overflow");
+            self.models.push(node);
+            id
+        }
+    }
+
+    pub(crate) fn free_model(&mut self, id: u32) {
+        self.models[id as usize].children = Box::new([]);
+        self.free_models.push(id);
+    }
+
+    /// Links `ids` (in key order) between leaves `prev` and `next` (either may be [`NIL`]).
+    pub(crate) fn link_chain(&mut self, prev: u32, ids: &[u32], next: u32) {
+        let mut left = prev;
+        for &id in ids {
+            self.datas[id as usize].prev = left;
+            if left == NIL {
+                self.first_leaf = id;
+            } else {
+                self.datas[left as usize].next = id;
+            }
+            left = id;
+        }
+        if left == NIL {
+            self.first_leaf = next;
+        } else {
+            self.datas[left as usize].next = next;
+        }
+        if next == NIL {
+            self.last_leaf = left;
+        } else {
+            self.datas[next as usize].prev = left;
+        }
     }
 }
 
-impl<V> DoubleEndedIterator for Range<'_, V> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        self.inner.next_back().map(|(k, v)| (*k, v))
+impl<V: Copy> FromIterator<(i64, V)> for AlexMap<V> {
+    fn from_iter<I: IntoIterator<Item = (i64, V)>>(iter: I) -> Self {
+        let mut pairs: Vec<(i64, V)> = iter.into_iter().collect();
+        // Later values win, as with repeated inserts: stable sort, then keep the last of each run.
+        pairs.sort_by_key(|p| p.0);
+        let mut dedup: Vec<(i64, V)> = Vec::with_capacity(pairs.len());
+        for p in pairs {
+            match dedup.last_mut() {
+                Some(last) if last.0 == p.0 => *last = p,
+                _ => dedup.push(p),
+            }
+        }
+        AlexMap::bulk_load(&dedup).expect("deduplicated sorted input is strictly increasing")
+    }
+}
+
+impl<V: Copy> Extend<(i64, V)> for AlexMap<V> {
+    fn extend<I: IntoIterator<Item = (i64, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
     }
 }

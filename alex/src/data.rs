@@ -1,0 +1,627 @@
+//! Data nodes: gapped, sorted key and payload arrays with an occupancy bitmap and a linear
+//! position model (the leaves of ALEX).
+//!
+//! Invariants (checked by [`DataNode::check`]):
+//! - `keys.len() == capacity`, `bitmap.len() == ceil(capacity / 64)`, bits past `capacity`
+//!   are 0, and `vals.len()` is `capacity` (or 0 while the node has never held a key and
+//!   `capacity == 0`).
+//! - The occupancy bitmap alone decides which slots hold keys; `num_keys` is its popcount.
+//!   Occupied keys are strictly increasing by slot.
+//! - Gap fill: a gap holds the key of the next occupied slot to its right, or `i64::MAX`
+//!   when no occupied slot follows. So `keys` is non-decreasing and a plain search on it
+//!   (no bitmap) finds the upper bound of any key. The fill value `i64::MAX` is a real key
+//!   value too; the only search that can be fooled by it is one for `i64::MAX` itself,
+//!   which therefore goes through the bitmap ([`DataNode::last_occupied`]).
+//! - A gap's payload is some copy of a `V` (payloads are `Copy`), never read as a value.
+
+use crate::model::DataModel;
+
+/// "No node" in the leaf chain.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// Statistics of inserts since the node was (re)built, for the empirical cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct InsertStats {
+    pub inserts: u32,
+    pub search_iters: u64,
+    pub shifts: u64,
+    /// Inserts of a key above every key of the node.
+    pub right_appends: u32,
+    /// Inserts of a key below every key of the node.
+    pub left_appends: u32,
+}
+
+/// Where new keys are expected, which decides how keys are spread when a node is rebuilt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Spread over the whole array.
+    Spread,
+    /// Keys packed into the left part, room kept on the right (append-mostly nodes).
+    RoomRight,
+    /// Keys packed into the right part, room kept on the left (prepend-mostly nodes).
+    RoomLeft,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct DataNode<V> {
+    /// One key per slot; gaps hold the next occupied key to the right, or `i64::MAX`.
+    pub keys: Box<[i64]>,
+    /// One payload per slot (empty while `capacity == 0`).
+    pub vals: Box<[V]>,
+    /// Bit `i` set iff slot `i` is occupied.
+    pub bitmap: Box<[u64]>,
+    pub model: DataModel,
+    pub num_keys: usize,
+    /// Previous and next leaf in key order, or [`NIL`].
+    pub prev: u32,
+    pub next: u32,
+    pub stats: InsertStats,
+    /// Expected search iterations and shifts per insert when the node was built.
+    pub expected_iters: f32,
+    pub expected_shifts: f32,
+}
+
+/// Result of locating a key in a data node.
+pub(crate) enum Locate {
+    Found(usize),
+    /// Not present: the first slot whose key is greater (`upper_bound`), the model's
+    /// prediction, and the number of search iterations it took.
+    Missing {
+        upper: usize,
+        predicted: usize,
+        iters: u32,
+    },
+}
+
+#[inline(always)]
+pub(crate) fn bit(bitmap: &[u64], i: usize) -> bool {
+    bitmap[i >> 6] & (1u64 << (i & 63)) != 0
+}
+
+/// First set bit at or after `from`, below `cap`.
+pub(crate) fn next_set(bitmap: &[u64], from: usize, cap: usize) -> Option<usize> {
+    if from >= cap {
+        return None;
+    }
+    let mut w = from >> 6;
+    let mut word = bitmap[w] & (!0u64 << (from & 63));
+    loop {
+        if word != 0 {
+            let i = (w << 6) + word.trailing_zeros() as usize;
+            return (i < cap).then_some(i);
+        }
+        w += 1;
+        if w >= bitmap.len() {
+            return None;
+        }
+        word = bitmap[w];
+    }
+}
+
+/// Last set bit strictly before `before`.
+pub(crate) fn prev_set(bitmap: &[u64], before: usize) -> Option<usize> {
+    if before == 0 {
+        return None;
+    }
+    let last = before - 1;
+    let mut w = last >> 6;
+    let shift = 63 - (last & 63);
+    let mut word = (bitmap[w] << shift) >> shift;
+    loop {
+        if word != 0 {
+            return Some((w << 6) + 63 - word.leading_zeros() as usize);
+        }
+        if w == 0 {
+            return None;
+        }
+        w -= 1;
+        word = bitmap[w];
+    }
+}
+
+/// First clear bit at or after `from`, below `cap`.
+fn next_clear(bitmap: &[u64], from: usize, cap: usize) -> Option<usize> {
+    if from >= cap {
+        return None;
+    }
+    let mut w = from >> 6;
+    let mut word = !bitmap[w] & (!0u64 << (from & 63));
+    loop {
+        if word != 0 {
+            let i = (w << 6) + word.trailing_zeros() as usize;
+            return (i < cap).then_some(i);
+        }
+        w += 1;
+        if w >= bitmap.len() {
+            return None;
+        }
+        word = !bitmap[w];
+    }
+}
+
+/// Last clear bit strictly before `before`.
+fn prev_clear(bitmap: &[u64], before: usize) -> Option<usize> {
+    if before == 0 {
+        return None;
+    }
+    let last = before - 1;
+    let mut w = last >> 6;
+    let shift = 63 - (last & 63);
+    let mut word = (!bitmap[w] << shift) >> shift;
+    loop {
+        if word != 0 {
+            return Some((w << 6) + 63 - word.leading_zeros() as usize);
+        }
+        if w == 0 {
+            return None;
+        }
+        w -= 1;
+        word = !bitmap[w];
+    }
+}
+
+/// The first index `i` in `[0, keys.len()]` with `keys[i] > key`, by exponential search from
+/// `start` (`start < keys.len()`), and the number of iterations (probes) it took.
+#[inline(always)]
+pub(crate) fn upper_bound_from(keys: &[i64], start: usize, key: i64) -> (usize, u32) {
+    let n = keys.len();
+    let mut iters = 1u32;
+    let (mut lo, mut hi);
+    if keys[start] <= key {
+        // Answer in (start, n].
+        lo = start + 1;
+        let mut bound = 1usize;
+        loop {
+            let probe = start + bound;
+            if probe >= n {
+                hi = n;
+                break;
+            }
+            iters += 1;
+            if keys[probe] > key {
+                hi = probe;
+                break;
+            }
+            lo = probe + 1;
+            bound <<= 1;
+        }
+    } else {
+        // keys[start] > key: answer in [0, start].
+        hi = start;
+        let mut bound = 1usize;
+        loop {
+            if bound > start {
+                lo = 0;
+                break;
+            }
+            let probe = start - bound;
+            iters += 1;
+            if keys[probe] <= key {
+                lo = probe + 1;
+                break;
+            }
+            hi = probe;
+            bound <<= 1;
+        }
+    }
+    // Binary search for the first key > `key` in [lo, hi); `hi` itself qualifies (or is `n`).
+    while lo < hi {
+        iters += 1;
+        let mid = lo + (hi - lo) / 2;
+        if keys[mid] <= key {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo, iters)
+}
+
+/// Capacity for `n` keys at `density`, never below `n + 1` (there is always a gap) nor 8.
+pub(crate) fn capacity_for(n: usize, density: f64) -> usize {
+    ((n as f64 / density).ceil() as usize).max(n + 1).max(8)
+}
+
+impl<V: Copy> DataNode<V> {
+    /// A node with no slots.
+    pub fn empty() -> Self {
+        DataNode {
+            keys: Box::new([]),
+            vals: Box::new([]),
+            bitmap: Box::new([]),
+            model: DataModel::ZERO,
+            num_keys: 0,
+            prev: NIL,
+            next: NIL,
+            stats: InsertStats::default(),
+            expected_iters: 0.0,
+            expected_shifts: 0.0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.keys.len() * 8 + self.vals.len() * std::mem::size_of::<V>() + self.bitmap.len() * 8
+    }
+
+    pub fn is_occupied(&self, slot: usize) -> bool {
+        bit(&self.bitmap, slot)
+    }
+
+    /// The highest occupied slot.
+    pub fn last_occupied(&self) -> Option<usize> {
+        prev_set(&self.bitmap, self.capacity())
+    }
+
+    pub fn first_occupied(&self) -> Option<usize> {
+        next_set(&self.bitmap, 0, self.capacity())
+    }
+
+    pub fn min_key(&self) -> Option<i64> {
+        self.first_occupied().map(|s| self.keys[s])
+    }
+
+    pub fn max_key(&self) -> Option<i64> {
+        self.last_occupied().map(|s| self.keys[s])
+    }
+
+    /// Slot of `key`, if present. No bitmap access unless `key == i64::MAX`.
+    #[inline(always)]
+    pub fn find(&self, key: i64) -> Option<usize> {
+        let cap = self.keys.len();
+        if cap == 0 {
+            return None;
+        }
+        if key == i64::MAX {
+            return self.last_occupied().filter(|&s| self.keys[s] == key);
+        }
+        let (upper, _) = upper_bound_from(&self.keys, self.model.predict(key, cap), key);
+        // Slot `upper - 1` holds the greatest value <= key. If it equals `key` it is occupied:
+        // a gap equal to `key` would be followed by another slot equal to `key`, and a trailing
+        // gap holds `i64::MAX != key`.
+        if upper > 0 && self.keys[upper - 1] == key {
+            Some(upper - 1)
+        } else {
+            None
+        }
+    }
+
+    /// Finds `key` or where it would go.
+    pub fn locate(&self, key: i64) -> Locate {
+        let cap = self.keys.len();
+        if cap == 0 {
+            return Locate::Missing {
+                upper: 0,
+                predicted: 0,
+                iters: 0,
+            };
+        }
+        let predicted = self.model.predict(key, cap);
+        if key == i64::MAX {
+            return match self.last_occupied() {
+                Some(s) if self.keys[s] == key => Locate::Found(s),
+                Some(s) => Locate::Missing {
+                    upper: s + 1,
+                    predicted,
+                    iters: 1,
+                },
+                None => Locate::Missing {
+                    upper: 0,
+                    predicted,
+                    iters: 1,
+                },
+            };
+        }
+        let (upper, iters) = upper_bound_from(&self.keys, predicted, key);
+        if upper > 0 && self.keys[upper - 1] == key {
+            Locate::Found(upper - 1)
+        } else {
+            Locate::Missing {
+                upper,
+                predicted,
+                iters,
+            }
+        }
+    }
+
+    /// First occupied slot whose key is `>= key`.
+    pub fn lower_bound_slot(&self, key: i64) -> Option<usize> {
+        let cap = self.capacity();
+        if cap == 0 {
+            return None;
+        }
+        if key == i64::MIN {
+            return self.first_occupied();
+        }
+        // Upper bound of key - 1 is the first slot with value >= key; the first occupied slot
+        // from there holds the first key >= key (gaps repeat the next occupied key).
+        let (upper, _) = upper_bound_from(&self.keys, self.model.predict(key, cap), key - 1);
+        next_set(&self.bitmap, upper, cap)
+    }
+
+    /// Last occupied slot whose key is `<= key`.
+    pub fn upper_bound_slot(&self, key: i64) -> Option<usize> {
+        let cap = self.capacity();
+        if cap == 0 {
+            return None;
+        }
+        if key == i64::MAX {
+            return self.last_occupied();
+        }
+        let (upper, _) = upper_bound_from(&self.keys, self.model.predict(key, cap), key);
+        prev_set(&self.bitmap, upper)
+    }
+
+    /// Inserts a missing key located by [`DataNode::locate`]; requires `num_keys < capacity`.
+    /// Returns the number of shifted slots.
+    pub fn insert_missing(
+        &mut self,
+        key: i64,
+        val: V,
+        upper: usize,
+        predicted: usize,
+        iters: u32,
+    ) -> usize {
+        let cap = self.capacity();
+        assert!(
+            self.num_keys < cap,
+            "insert into a full data node (num_keys {} capacity {cap})",
+            self.num_keys
+        );
+        let right_append = upper >= cap || next_set(&self.bitmap, upper, cap).is_none();
+        let left_append = upper == 0 || prev_set(&self.bitmap, upper).is_none();
+        // Free slots for `key`: [upper, next occupied at/after upper).
+        let next_occ = next_set(&self.bitmap, upper, cap).unwrap_or(cap);
+        let (pos, shifts) = if upper < next_occ {
+            let pos = predicted.clamp(upper, next_occ - 1);
+            // Gaps in [upper, pos) now precede `key`.
+            self.keys[upper..pos].fill(key);
+            (pos, 0)
+        } else {
+            // Slot `upper` is occupied (or `upper == cap`): shift towards the nearest gap.
+            let right = next_clear(&self.bitmap, upper, cap);
+            let left = prev_clear(&self.bitmap, upper);
+            let go_right = match (left, right) {
+                (Some(l), Some(r)) => r - upper < upper - l,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => unreachable!("a node with num_keys < capacity has a gap"),
+            };
+            if go_right {
+                let gap = right.expect("checked above");
+                self.keys.copy_within(upper..gap, upper + 1);
+                self.vals.copy_within(upper..gap, upper + 1);
+                self.set_bit(gap);
+                (upper, gap - upper)
+            } else {
+                let gap = left.expect("checked above");
+                self.keys.copy_within(gap + 1..upper, gap);
+                self.vals.copy_within(gap + 1..upper, gap);
+                self.set_bit(gap);
+                (upper - 1, upper - 1 - gap)
+            }
+        };
+        self.keys[pos] = key;
+        self.vals[pos] = val;
+        self.set_bit(pos);
+        self.num_keys += 1;
+        let stats = &mut self.stats;
+        stats.inserts = stats.inserts.saturating_add(1);
+        stats.search_iters += iters as u64;
+        stats.shifts += shifts as u64;
+        stats.right_appends += right_append as u32;
+        stats.left_appends += left_append as u32;
+        shifts
+    }
+
+    /// Removes the key at occupied `slot`, returning its payload.
+    pub fn remove_at(&mut self, slot: usize) -> V {
+        debug_assert!(self.is_occupied(slot));
+        let val = self.vals[slot];
+        self.bitmap[slot >> 6] &= !(1u64 << (slot & 63));
+        let fill = if slot + 1 < self.capacity() {
+            self.keys[slot + 1]
+        } else {
+            i64::MAX
+        };
+        let start = prev_set(&self.bitmap, slot).map_or(0, |p| p + 1);
+        self.keys[start..=slot].fill(fill);
+        self.num_keys -= 1;
+        val
+    }
+
+    fn set_bit(&mut self, slot: usize) {
+        self.bitmap[slot >> 6] |= 1u64 << (slot & 63);
+    }
+
+    /// The occupied (key, payload) pairs in order.
+    pub fn pairs(&self) -> Vec<(i64, V)> {
+        let mut out = Vec::with_capacity(self.num_keys);
+        self.append_pairs(&mut out);
+        out
+    }
+
+    pub fn append_pairs(&self, out: &mut Vec<(i64, V)>) {
+        for (w, &word) in self.bitmap.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let i = (w << 6) + bits.trailing_zeros() as usize;
+                out.push((self.keys[i], self.vals[i]));
+                bits &= bits - 1;
+            }
+        }
+    }
+
+    /// Builds a node holding `pairs` (sorted, strictly increasing) at `density`, placing each key
+    /// at its model's prediction when free (model-based inserts), in `layout`.
+    pub fn build(pairs: &[(i64, V)], density: f64, layout: Layout) -> Self {
+        Self::build_with_capacity(pairs, capacity_for(pairs.len(), density), layout)
+    }
+
+    /// Like [`DataNode::build`] with an explicit capacity (`> pairs.len()`, or any when empty).
+    pub fn build_with_capacity(pairs: &[(i64, V)], cap: usize, layout: Layout) -> Self {
+        let n = pairs.len();
+        let mut node = DataNode::empty();
+        if n == 0 {
+            return node;
+        }
+        assert!(cap > n, "data node of {n} keys needs more than {cap} slots");
+        let fit = DataModel::fit_ranks(pairs.iter().map(|p| p.0), n);
+        // Ranks [0, n) are spread over `used` slots, starting at `first`.
+        let used = match layout {
+            Layout::Spread => cap as f64,
+            Layout::RoomRight | Layout::RoomLeft => (n as f64 / crate::MAX_DENSITY).min(cap as f64),
+        };
+        let first = match layout {
+            Layout::RoomLeft => cap as f64 - used,
+            _ => 0.0,
+        };
+        let mut model = fit.scaled(used / n as f64);
+        model.intercept += first;
+        let mut keys = vec![i64::MAX; cap].into_boxed_slice();
+        let mut vals = vec![pairs[0].1; cap].into_boxed_slice();
+        let mut bitmap = vec![0u64; cap.div_ceil(64)].into_boxed_slice();
+        let mut next_free = 0usize;
+        let mut err_log_sum = 0.0f64;
+        for (i, &(k, v)) in pairs.iter().enumerate() {
+            let predicted = model.predict(k, cap);
+            let pos = predicted.max(next_free).min(cap - (n - i));
+            err_log_sum += ((predicted.abs_diff(pos) + 1) as f64).log2();
+            keys[pos] = k;
+            vals[pos] = v;
+            bitmap[pos >> 6] |= 1u64 << (pos & 63);
+            next_free = pos + 1;
+        }
+        // Gap fill from the right, and the expected shifts: inserting into a run of `len`
+        // occupied slots shifts about `len / 4` keys (to the nearer end), and a run is hit with
+        // probability `len / n`.
+        let mut fill = i64::MAX;
+        let mut run = 0usize;
+        let mut shift_sum = 0.0f64;
+        for slot in (0..cap).rev() {
+            if bit(&bitmap, slot) {
+                fill = keys[slot];
+                run += 1;
+            } else {
+                keys[slot] = fill;
+                shift_sum += (run * run) as f64 / 4.0;
+                run = 0;
+            }
+        }
+        shift_sum += (run * run) as f64 / 4.0;
+        node.keys = keys;
+        node.vals = vals;
+        node.bitmap = bitmap;
+        node.model = model;
+        node.num_keys = n;
+        node.expected_iters = (err_log_sum / n as f64) as f32 + 1.0;
+        node.expected_shifts = (shift_sum / n as f64) as f32;
+        node
+    }
+
+    /// Rebuilds in place (keeping the leaf links) with `pairs`.
+    pub fn rebuild(&mut self, pairs: &[(i64, V)], density: f64, layout: Layout) {
+        let (prev, next) = (self.prev, self.next);
+        *self = DataNode::build(pairs, density, layout);
+        self.prev = prev;
+        self.next = next;
+    }
+
+    /// Panics with a description of the first violated invariant.
+    pub fn check(&self, id: u32) {
+        let cap = self.capacity();
+        assert_eq!(
+            self.bitmap.len(),
+            cap.div_ceil(64),
+            "data node {id}: bitmap length"
+        );
+        assert!(
+            self.vals.len() == cap,
+            "data node {id}: {} payloads for {cap} slots",
+            self.vals.len()
+        );
+        if cap % 64 != 0 {
+            assert_eq!(
+                self.bitmap[cap / 64] >> (cap % 64),
+                0,
+                "data node {id}: bits set past capacity"
+            );
+        }
+        let popcount: usize = self.bitmap.iter().map(|w| w.count_ones() as usize).sum();
+        assert_eq!(
+            popcount, self.num_keys,
+            "data node {id}: num_keys != popcount"
+        );
+        let mut fill = i64::MAX;
+        let mut prev_key: Option<i64> = None;
+        for slot in (0..cap).rev() {
+            if self.is_occupied(slot) {
+                let k = self.keys[slot];
+                if let Some(p) = prev_key {
+                    assert!(k < p, "data node {id}: keys not increasing at slot {slot}");
+                }
+                prev_key = Some(k);
+                fill = k;
+            } else {
+                assert_eq!(
+                    self.keys[slot], fill,
+                    "data node {id}: gap {slot} does not hold the next key to its right"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitmap_scans() {
+        let mut bm = vec![0u64; 3];
+        for i in [0usize, 5, 63, 64, 130] {
+            bm[i >> 6] |= 1 << (i & 63);
+        }
+        assert_eq!(next_set(&bm, 1, 150), Some(5));
+        assert_eq!(next_set(&bm, 65, 150), Some(130));
+        assert_eq!(next_set(&bm, 131, 150), None);
+        assert_eq!(prev_set(&bm, 130), Some(64));
+        assert_eq!(prev_set(&bm, 64), Some(63));
+        assert_eq!(prev_set(&bm, 0), None);
+        assert_eq!(next_clear(&bm, 63, 150), Some(65));
+        assert_eq!(prev_clear(&bm, 65), Some(62));
+        assert_eq!(prev_clear(&bm, 1), None);
+    }
+
+    #[test]
+    fn build_find_insert_remove_with_extreme_keys() {
+        let pairs: Vec<(i64, u32)> = vec![(i64::MIN, 0), (-5, 1), (0, 2), (7, 3), (i64::MAX, 4)];
+        let mut node = DataNode::build(&pairs, 0.7, Layout::Spread);
+        node.check(0);
+        for &(k, v) in &pairs {
+            assert_eq!(node.find(k).map(|s| node.vals[s]), Some(v));
+        }
+        for k in [i64::MIN + 1, -6, 1, i64::MAX - 1] {
+            assert_eq!(node.find(k), None);
+        }
+        let s = node.find(i64::MAX).unwrap();
+        node.remove_at(s);
+        node.check(0);
+        assert_eq!(node.find(i64::MAX), None);
+        match node.locate(i64::MAX) {
+            Locate::Missing {
+                upper,
+                predicted,
+                iters,
+            } => {
+                node.insert_missing(i64::MAX, 9, upper, predicted, iters);
+            }
+            Locate::Found(_) => panic!("removed key found"),
+        }
+        node.check(0);
+        assert_eq!(node.find(i64::MAX).map(|s| node.vals[s]), Some(9));
+    }
+}

@@ -1,0 +1,186 @@
+//! `check_invariants` (a full structural check, for tests) and `stats`.
+
+use std::mem::size_of;
+
+use crate::data::{DataNode, NIL};
+use crate::{AlexMap, AlexStats, DATA_TAG, ModelNode};
+
+/// Depth beyond which the tree is considered broken (a cycle, or runaway growth).
+const MAX_SANE_DEPTH: usize = 200;
+
+impl<V: Copy> AlexMap<V> {
+    pub(crate) fn compute_stats(&self) -> AlexStats {
+        let mut model_nodes = 0;
+        let mut data_nodes = 0;
+        let mut depth = 0;
+        let mut heap_bytes = self.models.capacity() * size_of::<ModelNode>()
+            + self.datas.capacity() * size_of::<DataNode<V>>()
+            + (self.free_models.capacity() + self.free_datas.capacity()) * size_of::<u32>();
+        // Walk the tree (each child once: duplicated pointers are skipped).
+        let mut stack = vec![(self.root, 1usize)];
+        while let Some((m, level)) = stack.pop() {
+            model_nodes += 1;
+            let node = &self.models[m as usize];
+            heap_bytes += node.children.len() * size_of::<u32>();
+            let mut last = u32::MAX;
+            for &c in node.children.iter() {
+                if c == last {
+                    continue;
+                }
+                last = c;
+                if c & DATA_TAG != 0 {
+                    data_nodes += 1;
+                    depth = depth.max(level + 1);
+                    heap_bytes += self.datas[(c & !DATA_TAG) as usize].heap_bytes();
+                } else {
+                    stack.push((c, level + 1));
+                }
+            }
+        }
+        let c = &self.counters;
+        AlexStats {
+            keys: self.len,
+            depth,
+            model_nodes,
+            data_nodes,
+            heap_bytes,
+            expansions: c.expansions,
+            contractions: c.contractions,
+            sideways_splits: c.sideways_splits,
+            downward_splits: c.downward_splits,
+            model_expansions: c.model_expansions,
+            domain_growths_left: c.domain_growths_left,
+            domain_growths_right: c.domain_growths_right,
+            root_growths_left: c.root_growths_left,
+            root_growths_right: c.root_growths_right,
+            merges: c.merges,
+            collapses: c.collapses,
+        }
+    }
+
+    pub(crate) fn check_all(&self) {
+        let mut model_refs = vec![0u32; self.models.len()];
+        let mut data_refs = vec![0u32; self.datas.len()];
+        let mut leaves_in_order = Vec::new();
+        assert!(
+            (self.root as usize) < self.models.len(),
+            "root index out of range"
+        );
+        model_refs[self.root as usize] += 1;
+        self.check_model(
+            self.root,
+            1,
+            &mut model_refs,
+            &mut data_refs,
+            &mut leaves_in_order,
+        );
+        for (id, &refs) in model_refs.iter().enumerate() {
+            let free = self.free_models.contains(&(id as u32));
+            assert!(
+                (refs == 1) != free,
+                "model node {id}: {refs} parents, free-listed: {free}"
+            );
+        }
+        for (id, &refs) in data_refs.iter().enumerate() {
+            let free = self.free_datas.contains(&(id as u32));
+            assert!(
+                (refs == 1) != free,
+                "data node {id}: {refs} parents, free-listed: {free}"
+            );
+        }
+        // Leaf chain equals the in-order walk.
+        let mut chain = Vec::new();
+        let mut leaf = self.first_leaf;
+        let mut prev = NIL;
+        while leaf != NIL {
+            assert!(chain.len() <= self.datas.len(), "leaf chain has a cycle");
+            let node = &self.datas[leaf as usize];
+            assert_eq!(node.prev, prev, "leaf {leaf}: prev link");
+            chain.push(leaf);
+            prev = leaf;
+            leaf = node.next;
+        }
+        assert_eq!(
+            prev, self.last_leaf,
+            "last_leaf is not the end of the chain"
+        );
+        assert_eq!(
+            chain, leaves_in_order,
+            "leaf chain differs from the tree's leaf order"
+        );
+        // Keys: increasing along the chain, routed to their leaf, counted in len.
+        let mut total = 0;
+        let mut previous: Option<i64> = None;
+        for &leaf in &chain {
+            let node = &self.datas[leaf as usize];
+            node.check(leaf);
+            total += node.num_keys;
+            for (k, _) in node.pairs() {
+                if let Some(p) = previous {
+                    assert!(p < k, "keys out of order across leaves: {p} then {k}");
+                }
+                previous = Some(k);
+                assert_eq!(
+                    self.leaf_for(k),
+                    leaf,
+                    "key {k} is stored in leaf {leaf} but routes elsewhere"
+                );
+            }
+        }
+        assert_eq!(total, self.len, "len differs from the keys stored");
+    }
+
+    fn check_model(
+        &self,
+        m: u32,
+        level: usize,
+        model_refs: &mut [u32],
+        data_refs: &mut [u32],
+        leaves: &mut Vec<u32>,
+    ) {
+        assert!(level <= MAX_SANE_DEPTH, "tree deeper than {MAX_SANE_DEPTH}");
+        let node = &self.models[m as usize];
+        let n = node.children.len();
+        assert!(
+            n.is_power_of_two(),
+            "model node {m}: fanout {n} is not a power of two"
+        );
+        assert!(
+            node.router.slope.is_finite() && node.router.slope >= 0.0,
+            "model node {m}: bad slope {}",
+            node.router.slope
+        );
+        let mut start = 0;
+        while start < n {
+            let child = node.children[start];
+            let mut end = start + 1;
+            while end < n && node.children[end] == child {
+                end += 1;
+            }
+            let size = end - start;
+            assert!(
+                size.is_power_of_two() && start % size == 0,
+                "model node {m}: child {child:#x} occupies unaligned slots {start}..{end}"
+            );
+            if child & DATA_TAG != 0 {
+                let d = (child & !DATA_TAG) as usize;
+                assert!(
+                    d < self.datas.len(),
+                    "model node {m}: data child {d} out of range"
+                );
+                data_refs[d] += 1;
+                leaves.push(d as u32);
+            } else {
+                let c = child as usize;
+                assert!(
+                    c < self.models.len(),
+                    "model node {m}: model child {c} out of range"
+                );
+                model_refs[c] += 1;
+                assert_eq!(model_refs[c], 1, "model node {c} has several parents");
+                self.check_model(child, level + 1, model_refs, data_refs, leaves);
+            }
+            start = end;
+        }
+    }
+}

@@ -1,0 +1,680 @@
+//! Structural changes to the tree: what happens when a data node is full (expand, or split
+//! sideways or downwards, chosen by the cost model), when a key falls outside a model node's
+//! domain (grow the node, or the root, on that side), and after deletes (contract, merge
+//! with the sibling, collapse single-child model nodes).
+//!
+//! Every change here preserves the tree invariants listed in `lib.rs`: new children occupy
+//! aligned power-of-two slot blocks, the leaf chain is relinked in key order, and keys whose
+//! routing changed (only possible when a domain grows) are moved to the leaf that routing
+//! now leads to ([`AlexMap::relocate`]).
+
+use crate::cost::{
+    self, CATASTROPHIC_ITERS, CATASTROPHIC_SHIFTS, DATA_NODE_BYTES, DEVIATION_FACTOR,
+    DEVIATION_SLACK, INIT_DENSITY, MAX_DATA_SLOTS, MAX_FANOUT, MAX_SPLIT_DEPTH, MIN_DENSITY,
+    MIN_INSERTS_FOR_DEVIATION, NODE_LOOKUP_WEIGHT,
+};
+use crate::data::{DataNode, Layout, NIL, capacity_for};
+use crate::model::Router;
+use crate::{AlexMap, DATA_TAG, ModelNode};
+
+/// Trees with fewer keys than this are rebuilt by bulk load when the root must grow: cheaper
+/// than growing, and it re-centres a tree that started from a few arbitrary keys.
+pub(crate) const SMALL_TREE_KEYS: usize = 256;
+/// Two sibling data nodes are merged after a delete when together they hold at most this
+/// many keys (or one of them is empty).
+pub(crate) const MERGE_MAX_KEYS: usize = 64;
+/// Share of inserts at one end of a node above which it is "append-mostly" (ALEX: 0.9).
+const APPEND_MOSTLY: f64 = 0.9;
+/// Bytes of a model node header, for the size cost.
+const MODEL_NODE_BYTES: f64 = 40.0;
+
+/// Number of keys at which a node of `cap` slots must grow (upper density limit).
+pub(crate) fn expansion_threshold(cap: usize) -> usize {
+    if cap == 0 {
+        0
+    } else {
+        ((cap as f64 * cost::MAX_DENSITY) as usize).min(cap - 1)
+    }
+}
+
+/// ALEX's catastrophic cost: many shifts per insert, or a hopeless model.
+pub(crate) fn is_catastrophic<V: Copy>(node: &DataNode<V>) -> bool {
+    let s = node.stats;
+    (s.inserts > 0 && s.shifts as f64 / s.inserts as f64 > CATASTROPHIC_SHIFTS)
+        || node.expected_iters as f64 > CATASTROPHIC_ITERS
+}
+
+fn layout_for<V: Copy>(node: &DataNode<V>) -> Layout {
+    let s = node.stats;
+    let inserts = s.inserts as f64;
+    if s.inserts >= 16 && s.right_appends as f64 > APPEND_MOSTLY * inserts {
+        Layout::RoomRight
+    } else if s.inserts >= 16 && s.left_appends as f64 > APPEND_MOSTLY * inserts {
+        Layout::RoomLeft
+    } else {
+        Layout::Spread
+    }
+}
+
+/// Splits `[start, end)` into maximal aligned power-of-two blocks `(start, size)`.
+fn aligned_blocks(mut start: usize, end: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    while start < end {
+        let mut size = if start == 0 {
+            (end - start).next_power_of_two()
+        } else {
+            1 << start.trailing_zeros()
+        };
+        while start + size > end {
+            size >>= 1;
+        }
+        out.push((start, size));
+        start += size;
+    }
+    out
+}
+
+/// `bounds[j]` = index of the first key routed at or after slot `first + j * part`.
+fn slot_bounds<V>(
+    pairs: &[(i64, V)],
+    parts: usize,
+    route: impl Fn(i64) -> usize,
+    first: usize,
+    part: usize,
+) -> Vec<usize> {
+    let mut bounds = Vec::with_capacity(parts + 1);
+    bounds.push(0);
+    for j in 1..parts {
+        let slot = first + j * part;
+        bounds.push(pairs.partition_point(|p| route(p.0) < slot));
+    }
+    bounds.push(pairs.len());
+    bounds
+}
+
+/// Whether a partition makes progress (no part holds every key).
+fn separates(bounds: &[usize], n: usize) -> bool {
+    bounds.windows(2).all(|w| w[1] - w[0] < n)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Choice {
+    Expand,
+    Sideways(u32),
+    Downward(u32),
+}
+
+impl<V: Copy> AlexMap<V> {
+    /// Largest model-node fanout allowed now: proportional to the keys held, so that small
+    /// maps stay small (I-2), up to `MAX_FANOUT`.
+    pub(crate) fn fanout_cap(&self) -> usize {
+        (self.len.next_power_of_two().max(64) * 2).min(MAX_FANOUT)
+    }
+
+    /// The aligned block `(start, size)` of slots of `parent` that hold `child`, given one
+    /// slot `slot` that does.
+    pub(crate) fn block_of(&self, parent: u32, slot: usize, child: u32) -> (usize, usize) {
+        let children = &self.models[parent as usize].children;
+        let mut size = 1;
+        while size < children.len() {
+            let bigger = size * 2;
+            let start = slot & !(bigger - 1);
+            if children[start] == child && children[start + bigger - 1] == child {
+                size = bigger;
+            } else {
+                break;
+            }
+        }
+        (slot & !(size - 1), size)
+    }
+
+    fn leftmost_leaf(&self, mut child: u32) -> u32 {
+        while child & DATA_TAG == 0 {
+            child = self.models[child as usize].children[0];
+        }
+        child & !DATA_TAG
+    }
+
+    fn rightmost_leaf(&self, mut child: u32) -> u32 {
+        while child & DATA_TAG == 0 {
+            let c = &self.models[child as usize].children;
+            child = c[c.len() - 1];
+        }
+        child & !DATA_TAG
+    }
+
+    /// Called when data node `leaf` (where `key` routes) cannot take `key`: grows a domain,
+    /// expands the node, or splits it. Afterwards an insert of `key` finds room, or the next
+    /// call makes further progress.
+    pub(crate) fn make_room(&mut self, leaf: u32, key: i64) {
+        let root = &self.models[self.root as usize];
+        let raw = root.router.raw_slot(key);
+        let fanout = root.children.len() as i64;
+        if raw < 0 || raw >= fanout {
+            self.grow_root(key, raw >= fanout);
+            return;
+        }
+        let mut path = Vec::with_capacity(8);
+        let found = self.path_to(key, &mut path);
+        assert_eq!(
+            found, leaf,
+            "make_room: key {key} does not route to leaf {leaf}"
+        );
+        let parent = *path.last().expect("path holds at least the root");
+        if parent != self.root {
+            let p = &self.models[parent as usize];
+            let raw = p.router.raw_slot(key);
+            let fanout = p.children.len() as i64;
+            if (raw < 0 || raw >= fanout) && self.grow_in_place(parent, key, raw >= fanout) {
+                return;
+            }
+        }
+        self.expand_or_split(leaf, parent, key);
+    }
+
+    /// Expands `leaf`, or splits it, whichever the cost model prefers.
+    fn expand_or_split(&mut self, leaf: u32, parent: u32, key: i64) {
+        let node = &self.datas[leaf as usize];
+        let n = node.num_keys;
+        let layout = layout_for(node);
+        let too_big = capacity_for(n + 1, MIN_DENSITY) > MAX_DATA_SLOTS;
+        let catastrophic = is_catastrophic(node);
+        let s = node.stats;
+        let expected = cost::expected_cost(node.expected_iters, node.expected_shifts);
+        let empirical = cost::empirical_cost(s.inserts, s.search_iters, s.shifts);
+        let deviated = s.inserts >= MIN_INSERTS_FOR_DEVIATION
+            && empirical > DEVIATION_FACTOR * expected + DEVIATION_SLACK;
+        if !too_big && !catastrophic && !deviated {
+            self.expand(leaf, layout);
+            return;
+        }
+        let pairs = node.pairs();
+        let p = &self.models[parent as usize];
+        let fanout = p.children.len();
+        let slot = p.router.slot(key, fanout);
+        let (block_start, block_size) = self.block_of(parent, slot, leaf | DATA_TAG);
+        let cap_fanout = self.fanout_cap();
+        let mut best = Choice::Expand;
+        let mut best_cost = if too_big {
+            f64::INFINITY
+        } else {
+            cost::leaf_cost(&pairs, MIN_DENSITY)
+        };
+        let mut best_split: Option<(f64, Choice)> = None;
+        let mut consider = |choice: Choice, c: f64| {
+            if c < best_cost {
+                best_cost = c;
+                best = choice;
+            }
+            if best_split.is_none_or(|(bc, _)| c < bc) {
+                best_split = Some((c, choice));
+            }
+        };
+        for d in 1..=MAX_SPLIT_DEPTH {
+            let parts = 1usize << d;
+            if parts > n {
+                break;
+            }
+            // Sideways, expanding the parent first if the node has fewer slots than parts.
+            let scale = if block_size >= parts {
+                1
+            } else {
+                parts / block_size
+            };
+            if fanout * scale <= cap_fanout {
+                let router = p.router.scale(scale);
+                let scaled_fanout = fanout * scale;
+                let part = block_size * scale / parts;
+                let bounds = slot_bounds(
+                    &pairs,
+                    parts,
+                    |k| router.slot(k, scaled_fanout),
+                    block_start * scale,
+                    part,
+                );
+                if separates(&bounds, n) {
+                    let extra =
+                        (parts - 1) as f64 * DATA_NODE_BYTES + ((scale - 1) * fanout * 4) as f64;
+                    consider(
+                        Choice::Sideways(d),
+                        cost::parts_cost(&pairs, &bounds, extra),
+                    );
+                }
+            }
+            // Downwards: a new model node trained on the node's keys.
+            let router = downward_router(&pairs, parts);
+            let bounds = slot_bounds(&pairs, parts, |k| router.slot(k, parts), 0, 1);
+            if separates(&bounds, n) {
+                let extra = parts as f64 * (DATA_NODE_BYTES + 4.0) + MODEL_NODE_BYTES;
+                consider(
+                    Choice::Downward(d),
+                    NODE_LOOKUP_WEIGHT + cost::parts_cost(&pairs, &bounds, extra),
+                );
+            }
+        }
+        if best == Choice::Expand && (too_big || catastrophic) {
+            if let Some((_, choice)) = best_split {
+                best = choice;
+            }
+        }
+        match best {
+            Choice::Expand => self.expand(leaf, layout),
+            Choice::Sideways(d) => {
+                self.split_sideways(leaf, parent, block_start, block_size, d, &pairs, layout)
+            }
+            Choice::Downward(d) => {
+                self.split_downward(leaf, parent, block_start, block_size, d, &pairs, layout)
+            }
+        }
+    }
+
+    /// Rebuilds `leaf` with room for more keys (or, if it is not full, retrains it at its
+    /// current size).
+    fn expand(&mut self, leaf: u32, layout: Layout) {
+        let node = &mut self.datas[leaf as usize];
+        let n = node.num_keys;
+        let cap = capacity_for(n + 1, MIN_DENSITY).max(node.capacity());
+        let pairs = node.pairs();
+        let (prev, next) = (node.prev, node.next);
+        *node = DataNode::build_with_capacity(&pairs, cap, layout);
+        node.prev = prev;
+        node.next = next;
+        self.counters.expansions += 1;
+    }
+
+    /// Splits every slot of model node `m` into `scale` slots (pointer duplication keeps every
+    /// key routed to the same child).
+    fn expand_model(&mut self, m: u32, scale: usize) {
+        let node = &mut self.models[m as usize];
+        let mut children = Vec::with_capacity(node.children.len() * scale);
+        for &c in node.children.iter() {
+            children.extend(std::iter::repeat_n(c, scale));
+        }
+        node.children = children.into_boxed_slice();
+        node.router = node.router.scale(scale);
+        self.counters.model_expansions += 1;
+    }
+
+    /// Builds the data nodes for `parts` of `pairs`, reusing `leaf`'s arena slot for the first,
+    /// and relinks the leaf chain. Returns their ids.
+    fn build_parts(
+        &mut self,
+        leaf: u32,
+        pairs: &[(i64, V)],
+        bounds: &[usize],
+        layout: Layout,
+    ) -> Vec<u32> {
+        let (prev, next) = (
+            self.datas[leaf as usize].prev,
+            self.datas[leaf as usize].next,
+        );
+        let parts = bounds.len() - 1;
+        let mut ids = Vec::with_capacity(parts);
+        for j in 0..parts {
+            let part_layout = match layout {
+                Layout::RoomRight if j == parts - 1 => Layout::RoomRight,
+                Layout::RoomLeft if j == 0 => Layout::RoomLeft,
+                _ => Layout::Spread,
+            };
+            let node = DataNode::build(&pairs[bounds[j]..bounds[j + 1]], INIT_DENSITY, part_layout);
+            let id = if j == 0 {
+                self.datas[leaf as usize] = node;
+                leaf
+            } else {
+                self.alloc_data(node)
+            };
+            ids.push(id);
+        }
+        self.link_chain(prev, &ids, next);
+        ids
+    }
+
+    #[allow(clippy::too_many_arguments)] // Reason: the split needs the node's whole position.
+    fn split_sideways(
+        &mut self,
+        leaf: u32,
+        parent: u32,
+        block_start: usize,
+        block_size: usize,
+        depth: u32,
+        pairs: &[(i64, V)],
+        layout: Layout,
+    ) {
+        let parts = 1usize << depth;
+        let (start, size) = if block_size < parts {
+            let scale = parts / block_size;
+            self.expand_model(parent, scale);
+            (block_start * scale, parts)
+        } else {
+            (block_start, block_size)
+        };
+        let p = &self.models[parent as usize];
+        let (router, fanout) = (p.router, p.children.len());
+        let part = size / parts;
+        let bounds = slot_bounds(pairs, parts, |k| router.slot(k, fanout), start, part);
+        let ids = self.build_parts(leaf, pairs, &bounds, layout);
+        let children = &mut self.models[parent as usize].children;
+        for (j, id) in ids.into_iter().enumerate() {
+            children[start + j * part..start + (j + 1) * part].fill(id | DATA_TAG);
+        }
+        self.counters.sideways_splits += 1;
+    }
+
+    #[allow(clippy::too_many_arguments)] // Reason: the split needs the node's whole position.
+    fn split_downward(
+        &mut self,
+        leaf: u32,
+        parent: u32,
+        block_start: usize,
+        block_size: usize,
+        depth: u32,
+        pairs: &[(i64, V)],
+        layout: Layout,
+    ) {
+        let parts = 1usize << depth;
+        let router = downward_router(pairs, parts);
+        let bounds = slot_bounds(pairs, parts, |k| router.slot(k, parts), 0, 1);
+        let ids = self.build_parts(leaf, pairs, &bounds, layout);
+        let children: Box<[u32]> = ids.iter().map(|id| id | DATA_TAG).collect();
+        let m = self.alloc_model(ModelNode { router, children });
+        self.models[parent as usize].children[block_start..block_start + block_size].fill(m);
+        self.counters.downward_splits += 1;
+    }
+
+    /// Grows the root so that `key` (and every key already held) is inside its domain.
+    fn grow_root(&mut self, key: i64, right: bool) {
+        if right {
+            self.counters.root_growths_right += 1;
+        } else {
+            self.counters.root_growths_left += 1;
+        }
+        if self.len < SMALL_TREE_KEYS {
+            let mut pairs = Vec::with_capacity(self.len);
+            let mut leaf = self.first_leaf;
+            while leaf != NIL {
+                self.datas[leaf as usize].append_pairs(&mut pairs);
+                leaf = self.datas[leaf as usize].next;
+            }
+            let lo = pairs.first().map_or(key, |p| p.0.min(key));
+            let hi = pairs.last().map_or(key, |p| p.0.max(key));
+            self.rebuild_from(&pairs, lo, hi);
+            return;
+        }
+        if !self.grow_in_place(self.root, key, right) {
+            self.new_root(key, right);
+        }
+    }
+
+    /// The key a domain growth must cover: `key`, or the farthest key held on that side.
+    fn growth_target(&self, key: i64, right: bool) -> i64 {
+        let mut leaf = if right {
+            self.last_leaf
+        } else {
+            self.first_leaf
+        };
+        while leaf != NIL {
+            let node = &self.datas[leaf as usize];
+            let extreme = if right {
+                node.max_key()
+            } else {
+                node.min_key()
+            };
+            if let Some(k) = extreme {
+                return if right { k.max(key) } else { k.min(key) };
+            }
+            leaf = if right { node.prev } else { node.next };
+        }
+        key
+    }
+
+    /// Widens model node `m`'s domain on one side by multiplying its fanout by a power of two,
+    /// keeping the routing of every in-domain key exact. Returns false if the node would grow
+    /// past the fanout cap.
+    fn grow_in_place(&mut self, m: u32, key: i64, right: bool) -> bool {
+        let target = if m == self.root {
+            self.growth_target(key, right)
+        } else {
+            key
+        };
+        let node = &self.models[m as usize];
+        let n = node.children.len() as u64;
+        let raw = node.router.raw_slot(target);
+        // Smallest power-of-two factor f >= 2 with the target's slot inside [0, n * f).
+        let needed = if right {
+            (raw.max(0) as u64 / n).saturating_add(1)
+        } else {
+            // -raw slots must be added on the left: f - 1 >= ceil(-raw / n).
+            let missing = (raw.min(0) as i128).unsigned_abs() as u64;
+            missing.div_ceil(n).saturating_add(1)
+        };
+        let Some(factor) = needed.max(2).checked_next_power_of_two() else {
+            return false;
+        };
+        let Some(new_fanout) = n.checked_mul(factor) else {
+            return false;
+        };
+        if new_fanout as usize > self.fanout_cap() {
+            return false;
+        }
+        let (n, new_fanout) = (n as usize, new_fanout as usize);
+        let old_edge_leaf = if right {
+            self.rightmost_leaf(m)
+        } else {
+            self.leftmost_leaf(m)
+        };
+        let added = new_fanout - n;
+        let region = if right { (n, new_fanout) } else { (0, added) };
+        let mut children = vec![0u32; new_fanout];
+        let old_range = if right { 0..n } else { added..new_fanout };
+        children[old_range].copy_from_slice(&self.models[m as usize].children);
+        let mut new_leaves = Vec::new();
+        for (start, size) in aligned_blocks(region.0, region.1) {
+            let id = self.alloc_data(DataNode::empty());
+            children[start..start + size].fill(id | DATA_TAG);
+            new_leaves.push(id);
+        }
+        let node = &mut self.models[m as usize];
+        node.children = children.into_boxed_slice();
+        if !right {
+            node.router.offset = node.router.offset.saturating_add(added as i64);
+        }
+        if right {
+            let next = self.datas[old_edge_leaf as usize].next;
+            self.link_chain(old_edge_leaf, &new_leaves, next);
+        } else {
+            let prev = self.datas[old_edge_leaf as usize].prev;
+            self.link_chain(prev, &new_leaves, old_edge_leaf);
+        }
+        if right {
+            self.counters.domain_growths_right += 1;
+        } else {
+            self.counters.domain_growths_left += 1;
+        }
+        self.relocate(old_edge_leaf, right);
+        true
+    }
+
+    /// Puts a new root above the current one, covering `key` on the given side.
+    fn new_root(&mut self, key: i64, right: bool) {
+        let target = self.growth_target(key, right) as f64;
+        let old = self.root;
+        let old_node = &self.models[old as usize];
+        let n = old_node.children.len() as i64;
+        let lo = old_node.router.key_at_slot(0);
+        let hi = old_node.router.key_at_slot(n);
+        let width = (hi - lo).max(1.0);
+        let needed = if right {
+            (target - lo + 1.0) / width
+        } else {
+            (hi - target + 1.0) / width
+        };
+        let factor = 2f64.powi(needed.max(2.0).log2().ceil() as i32).max(2.0);
+        let fanout = (factor.min(self.fanout_cap() as f64) as usize).max(2);
+        let span = width * factor;
+        let router = if right {
+            Router::spanning(lo, span, fanout)
+        } else {
+            Router::spanning(hi - span, span, fanout)
+        };
+        let old_edge_leaf = if right {
+            self.rightmost_leaf(old)
+        } else {
+            self.leftmost_leaf(old)
+        };
+        let mut children = vec![old; fanout];
+        let region = if right { (1, fanout) } else { (0, fanout - 1) };
+        let mut new_leaves = Vec::new();
+        for (start, size) in aligned_blocks(region.0, region.1) {
+            let id = self.alloc_data(DataNode::empty());
+            children[start..start + size].fill(id | DATA_TAG);
+            new_leaves.push(id);
+        }
+        self.root = self.alloc_model(ModelNode {
+            router,
+            children: children.into_boxed_slice(),
+        });
+        if right {
+            let next = self.datas[old_edge_leaf as usize].next;
+            self.link_chain(old_edge_leaf, &new_leaves, next);
+        } else {
+            let prev = self.datas[old_edge_leaf as usize].prev;
+            self.link_chain(prev, &new_leaves, old_edge_leaf);
+        }
+        self.relocate(old_edge_leaf, right);
+    }
+
+    /// After a domain grew on the `right` (or left), moves the keys that routing no longer
+    /// leads to their leaf, walking the leaf chain from `edge_leaf` inwards. Those keys are a
+    /// suffix (prefix) of the keys in key order, because routing is monotone.
+    fn relocate(&mut self, edge_leaf: u32, right: bool) {
+        let mut moved: Vec<(i64, V)> = Vec::new();
+        let mut leaf = edge_leaf;
+        while leaf != NIL {
+            let node = &self.datas[leaf as usize];
+            let step = if right { node.prev } else { node.next };
+            if node.num_keys > 0 {
+                let pairs = node.pairs();
+                let stays = |k: i64| self.leaf_for(k) == leaf;
+                let split = if right {
+                    pairs.partition_point(|p| stays(p.0))
+                } else {
+                    pairs.partition_point(|p| !stays(p.0))
+                };
+                let (keep, go) = if right {
+                    pairs.split_at(split)
+                } else {
+                    let (go, keep) = pairs.split_at(split);
+                    (keep, go)
+                };
+                if go.is_empty() {
+                    break;
+                }
+                moved.extend_from_slice(go);
+                let keep_empty = keep.is_empty();
+                self.datas[leaf as usize].rebuild(keep, INIT_DENSITY, Layout::Spread);
+                if !keep_empty {
+                    break;
+                }
+            }
+            leaf = step;
+        }
+        self.len -= moved.len();
+        for (k, v) in moved {
+            self.insert(k, v);
+        }
+    }
+
+    /// Contracts, merges and collapses after a delete from `leaf` (where `key` routed, via the
+    /// model nodes `path`).
+    pub(crate) fn after_remove(&mut self, mut leaf: u32, key: i64, path: &[u32]) {
+        let node = &mut self.datas[leaf as usize];
+        let cap = node.capacity();
+        if node.num_keys == 0 && cap > 0 {
+            node.rebuild(&[], MIN_DENSITY, Layout::Spread);
+            self.counters.contractions += 1;
+        } else if cap > 16 && (node.num_keys as f64) < cap as f64 * cost::CONTRACT_DENSITY {
+            let pairs = node.pairs();
+            node.rebuild(&pairs, MIN_DENSITY, Layout::Spread);
+            self.counters.contractions += 1;
+        }
+        let mut depth = path.len();
+        while depth > 0 {
+            let parent = path[depth - 1];
+            let p = &self.models[parent as usize];
+            let fanout = p.children.len();
+            let slot = p.router.slot(key, fanout);
+            let (start, size) = self.block_of(parent, slot, leaf | DATA_TAG);
+            if size == fanout {
+                // The parent routes everything to this leaf: replace it by the leaf.
+                if depth < 2 {
+                    break;
+                }
+                let grand = path[depth - 2];
+                for c in self.models[grand as usize].children.iter_mut() {
+                    if *c == parent {
+                        *c = leaf | DATA_TAG;
+                    }
+                }
+                self.free_model(parent);
+                self.counters.collapses += 1;
+                depth -= 1;
+                continue;
+            }
+            let buddy_start = start ^ size;
+            let buddy = p.children[buddy_start];
+            if buddy & DATA_TAG == 0 || p.children[buddy_start + size - 1] != buddy {
+                break;
+            }
+            let buddy = buddy & !DATA_TAG;
+            let (a, b) = (
+                self.datas[leaf as usize].num_keys,
+                self.datas[buddy as usize].num_keys,
+            );
+            if a != 0 && b != 0 && a + b > MERGE_MAX_KEYS {
+                break;
+            }
+            let (survivor, victim) = if a == 0 { (buddy, leaf) } else { (leaf, buddy) };
+            if a != 0 && b != 0 {
+                let (left, right) = if start < buddy_start {
+                    (leaf, buddy)
+                } else {
+                    (buddy, leaf)
+                };
+                let mut pairs = self.datas[left as usize].pairs();
+                self.datas[right as usize].append_pairs(&mut pairs);
+                self.datas[survivor as usize].rebuild(&pairs, INIT_DENSITY, Layout::Spread);
+            }
+            let (prev, next) = (
+                self.datas[victim as usize].prev,
+                self.datas[victim as usize].next,
+            );
+            self.link_chain(prev, &[], next);
+            let merged_start = start.min(buddy_start);
+            self.models[parent as usize].children[merged_start..merged_start + 2 * size]
+                .fill(survivor | DATA_TAG);
+            self.free_data(victim);
+            self.counters.merges += 1;
+            leaf = survivor;
+        }
+    }
+}
+
+/// Router of a model node replacing a data node holding `pairs` (sorted, at least 2 keys).
+fn downward_router<V>(pairs: &[(i64, V)], parts: usize) -> Router {
+    let lo = pairs[0].0 as f64;
+    let hi = pairs[pairs.len() - 1].0 as f64;
+    Router::spanning(lo, hi - lo + 1.0, parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_blocks_cover_exactly() {
+        assert_eq!(aligned_blocks(4, 16), vec![(4, 4), (8, 8)]);
+        assert_eq!(aligned_blocks(0, 12), vec![(0, 8), (8, 4)]);
+        assert_eq!(aligned_blocks(1, 8), vec![(1, 1), (2, 2), (4, 4)]);
+        assert_eq!(aligned_blocks(0, 1), vec![(0, 1)]);
+    }
+}
