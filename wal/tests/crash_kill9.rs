@@ -109,6 +109,7 @@ impl Acknowledged {
 
 /// Spawn a child, kill it at a random moment, and record its acknowledgements.
 fn run_and_kill(
+    kill: usize,
     dir: &Path,
     mode: SyncMode,
     seed: u64,
@@ -155,17 +156,19 @@ fn run_and_kill(
             let left = deadline.saturating_duration_since(Instant::now());
             match line_rx.recv_timeout(left) {
                 Ok(line) => {
-                    let ready = line.starts_with("READY ");
+                    // libtest prints "test crash_child ... " without a newline before the output.
+                    let ready = line.contains("READY ");
                     lines.push(line);
                     if ready {
                         break;
                     }
                 }
-                Err(_) => {
+                Err(why) => {
                     let _ = child.kill();
-                    let _ = child.wait();
+                    let status = child.wait();
                     panic!(
-                        "child never became ready; stderr:\n{}",
+                        "kill {kill}: child never became ready ({why:?}, {status:?}); last stdout lines: {:?}; stderr:\n{}",
+                        &lines[lines.len().saturating_sub(4)..],
                         stderr_reader.join().unwrap_or_default()
                     );
                 }
@@ -184,7 +187,10 @@ fn run_and_kill(
     );
     lines.extend(line_rx.try_iter());
     for line in lines {
-        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(start) = line.find("ACK ") else {
+            continue;
+        };
+        let fields: Vec<&str> = line[start..].split(' ').collect();
         if let ["ACK", first, count, "."] = fields[..] {
             let first: u64 = first.parse().expect("ack seq");
             let count: u64 = count.parse().expect("ack count");
@@ -253,7 +259,7 @@ fn kill_loop(mode: SyncMode, kills: usize, seed: u64) {
     let mut acked = Acknowledged::default();
     let started = Instant::now();
     for kill in 0..kills {
-        run_and_kill(dir.path(), mode, rng.r#gen(), &mut rng, &mut acked);
+        run_and_kill(kill, dir.path(), mode, rng.r#gen(), &mut rng, &mut acked);
         if kill % 2 == 0 || kill + 1 == kills {
             verify(dir.path(), mode, &acked, kill);
         } else {
