@@ -138,20 +138,30 @@ impl Shared {
         self.commits_since_sync.store(0, Ordering::Relaxed);
         let started = Instant::now();
         for (segment, from, to) in &capture.ranges {
-            let outcome = self.faults.check(FaultPoint::Sync, segment.path()).and_then(|()| {
-                segment.map().sync_range(*from, *to).map_err(|source| Error::Io {
-                    path: segment.path().to_path_buf(),
-                    source,
-                })
-            });
+            let outcome = self
+                .faults
+                .check(FaultPoint::Sync, segment.path())
+                .and_then(|()| {
+                    segment
+                        .map()
+                        .sync_range(*from, *to)
+                        .map_err(|source| Error::Io {
+                            path: segment.path().to_path_buf(),
+                            source,
+                        })
+                });
             if let Err(error) = outcome {
                 self.poison(format!("sync failed: {error}"));
                 self.check_poison()?;
             }
         }
         let latency_us = started.elapsed().as_micros() as u64;
-        self.durable_seq.fetch_max(capture.upto_seq, Ordering::AcqRel);
-        Ok(Synced { latency_us, group_batches: capture.group_batches })
+        self.durable_seq
+            .fetch_max(capture.upto_seq, Ordering::AcqRel);
+        Ok(Synced {
+            latency_us,
+            group_batches: capture.group_batches,
+        })
     }
 
     /// Publish, as one group, every queued batch up to the publishable watermark unless

@@ -273,6 +273,6 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport> {
     Ok(recovery::recover(dir, RecoveryMode::Strict, false, &faults)?.report)
 }
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod perf;
+#[cfg(test)]
+mod tests;

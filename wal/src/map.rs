@@ -159,6 +159,25 @@ impl MapWriter {
         unsafe { std::slice::from_raw_parts(self.map.raw.as_ptr(), self.map.len as usize) }
     }
 
+    /// Bytes this writer wrote above `published` (not yet visible to readers).
+    #[inline]
+    pub(crate) fn unpublished(&self, offset: u64, len: u64) -> &[u8] {
+        assert!(
+            offset >= self.map.published_len(),
+            "range below the published length"
+        );
+        assert!(
+            offset + len <= self.map.len,
+            "range past the end of the mapping"
+        );
+        // SAFETY: in bounds (checked above) and inside the mapping that `self.map` keeps
+        // alive. Only this writer writes the mapping, and it cannot while `&self` is
+        // borrowed; readers never look at or above `published`.
+        unsafe {
+            std::slice::from_raw_parts(self.map.raw.as_ptr().add(offset as usize), len as usize)
+        }
+    }
+
     /// Copy `parts` one after another to `offset`, which must be at or above `published`.
     #[inline]
     pub(crate) fn write(&mut self, offset: u64, parts: &[&[u8]]) {
@@ -233,9 +252,6 @@ pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
             "segment too large",
         ));
     };
-    if std::env::var_os("ALEXDB_WAL_ZERO_FILL").is_some() {
-        return write_zeros(file, len);
-    }
     // SAFETY: plain FFI call on a file descriptor that `file` keeps open; no memory is
     // passed to the kernel.
     let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) };

@@ -14,13 +14,21 @@ fn payload() -> [u8; 100] {
 #[ignore = "timing; run explicitly"]
 fn perf_off_append_100_byte_records() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = WalOptions { sync_mode: SyncMode::Off, ..WalOptions::default() };
+    let options = WalOptions {
+        sync_mode: SyncMode::Off,
+        ..WalOptions::default()
+    };
     let (wal, _) = Wal::open(dir.path(), options).expect("open");
     let body = payload();
     let count = 3_000_000u64;
     let started = Instant::now();
     for _ in 0..count {
-        wal.commit(&[Entry { tag: 1, head: &[], body: &body }]).expect("commit");
+        wal.commit(&[Entry {
+            tag: 1,
+            head: &[],
+            body: &body,
+        }])
+        .expect("commit");
     }
     let elapsed = started.elapsed();
     println!(
@@ -42,7 +50,12 @@ fn full_commits_per_second(threads: usize, duration: Duration) -> (f64, WalStats
                 scope.spawn(move || {
                     let mut n = 0u64;
                     while Instant::now() < deadline {
-                        wal.commit(&[Entry { tag: 1, head: &[], body: &body }]).expect("commit");
+                        wal.commit(&[Entry {
+                            tag: 1,
+                            head: &[],
+                            body: &body,
+                        }])
+                        .expect("commit");
                         n += 1;
                     }
                     n
@@ -74,10 +87,19 @@ fn perf_full_group_commit_scaling() {
 #[ignore = "timing; run explicitly"]
 fn perf_recovery_scan() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = WalOptions { sync_mode: SyncMode::Off, ..WalOptions::default() };
+    let options = WalOptions {
+        sync_mode: SyncMode::Off,
+        ..WalOptions::default()
+    };
     let (wal, _) = Wal::open(dir.path(), options.clone()).expect("open");
     let body = [7u8; 1000];
-    let entries: Vec<Entry<'_>> = (0..1000).map(|_| Entry { tag: 1, head: &[], body: &body }).collect();
+    let entries: Vec<Entry<'_>> = (0..1000)
+        .map(|_| Entry {
+            tag: 1,
+            head: &[],
+            body: &body,
+        })
+        .collect();
     for _ in 0..500 {
         wal.commit(&entries).expect("commit");
     }
