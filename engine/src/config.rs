@@ -71,9 +71,11 @@ impl Config {
         self
     }
 
-    /// Replace the segment capacity.
+    /// Replace the segment capacity. A value must fit in a segment, so `max_value_len`
+    /// is lowered to a quarter of the capacity if it was larger.
     pub fn with_segment_capacity(mut self, bytes: u64) -> Config {
         self.segment_capacity = bytes;
+        self.max_value_len = self.max_value_len.min(bytes / 4);
         self
     }
 
