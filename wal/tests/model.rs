@@ -338,8 +338,16 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     model.check(&wal, usize::MAX)
 }
 
+/// Cases per run: 96 by default; `WAL_MODEL_CASES=5000` for a long soak.
+fn cases() -> u32 {
+    std::env::var("WAL_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(96)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn the_log_matches_the_model(ops in prop::collection::vec(op_strategy(), 1..40)) {
