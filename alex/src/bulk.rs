@@ -17,6 +17,11 @@ const MAX_BULK_LEAF_KEYS: usize = (MAX_DATA_SLOTS as f64 * INIT_DENSITY) as usiz
 const MIN_AVG_PART_KEYS: usize = 8;
 /// Children with fewer keys than this are leaves without evaluating deeper structure.
 const MIN_KEYS_TO_DEEPEN: usize = 64;
+/// A leaf whose estimated cost is at most this is not worth evaluating deeper structure for:
+/// a model node costs `NODE_LOOKUP_WEIGHT` plus leaves of at least one search iteration each,
+/// and the estimate is rough, so only leaves expected to need more than about 4 search
+/// iterations are considered.
+const DEEPEN_MIN_LEAF_COST: f64 = 5.0 * cost::EXP_SEARCH_WEIGHT;
 /// Fanout levels evaluated past the best one before giving up.
 const PATIENCE_LEVELS: u32 = 3;
 
@@ -52,27 +57,49 @@ fn route_bounds<V>(pairs: &[(i64, V)], router: &Router, fanout: usize) -> Vec<us
 
 /// The fanout exponent with the least cost for a node over `pairs` with domain
 /// `[lo, lo + span)`; 0 means "make it a data node" (never chosen when too many keys).
-fn best_depth<V>(pairs: &[(i64, V)], lo: f64, span: f64) -> u32 {
+///
+/// Routers built by `Router::spanning` for fanouts `2^d` differ only by power-of-two factors
+/// of the slope, so the slot of a key at depth `d` is its slot at depth `d + 1` shifted right:
+/// each level's partition refines the previous one with short binary searches.
+fn best_depth<V>(pairs: &[(i64, V)], lo: f64, span: f64) -> (u32, Vec<usize>) {
     let n = pairs.len();
     let mut best_depth = 0;
+    let mut best_bounds = vec![0, n];
     let mut best_cost = if n <= MAX_BULK_LEAF_KEYS {
         cost::leaf_cost(pairs, INIT_DENSITY)
     } else {
         f64::INFINITY
     };
-    let max_fanout = MAX_FANOUT.min(n / MIN_AVG_PART_KEYS).max(1);
+    let max_fanout = MAX_FANOUT.min(n / MIN_AVG_PART_KEYS).max(2);
+    let max_depth = max_fanout.ilog2();
+    if n < 2 * MIN_AVG_PART_KEYS && best_cost.is_finite() {
+        return (0, best_bounds);
+    }
     let mut since_best = 0;
-    let mut depth = 1;
-    while (1usize << depth) <= max_fanout || (depth == 1 && best_cost.is_infinite()) {
+    // bounds[j] = first pair routed at or after slot j; refined level by level: the boundary of
+    // slot 2j+1 at the next level lies between the boundaries of slots j and j+1 at this one.
+    let mut bounds = vec![0, n];
+    let mut finer = Vec::new();
+    for depth in 1..=max_depth {
         let fanout = 1usize << depth;
         let router = Router::spanning(lo, span, fanout);
-        let bounds = route_bounds(pairs, &router, fanout);
+        finer.clear();
+        for w in bounds.windows(2) {
+            let odd_slot = finer.len() + 1;
+            finer.push(w[0]);
+            finer.push(
+                w[0] + pairs[w[0]..w[1]].partition_point(|p| router.slot(p.0, fanout) < odd_slot),
+            );
+        }
+        finer.push(n);
+        std::mem::swap(&mut bounds, &mut finer);
         let nonempty = bounds.windows(2).filter(|w| w[1] > w[0]).count();
         let extra = fanout as f64 * 4.0 + nonempty as f64 * DATA_NODE_BYTES;
         let c = NODE_LOOKUP_WEIGHT + cost::parts_cost(pairs, &bounds, extra);
         if c < best_cost {
             best_cost = c;
             best_depth = depth;
+            best_bounds.clone_from(&bounds);
             since_best = 0;
         } else {
             since_best += 1;
@@ -80,9 +107,8 @@ fn best_depth<V>(pairs: &[(i64, V)], lo: f64, span: f64) -> u32 {
                 break;
             }
         }
-        depth += 1;
     }
-    best_depth
+    (best_depth, best_bounds)
 }
 
 impl<V: Copy> AlexMap<V> {
@@ -99,7 +125,7 @@ impl<V: Copy> AlexMap<V> {
         let lo = dom_lo as f64;
         let span = dom_hi as f64 - lo + 1.0;
         let mut leaves = Vec::new();
-        self.root = self.build_model(pairs, lo, span, &mut leaves);
+        self.root = self.build_model(pairs, lo, span, None, &mut leaves);
         self.link_chain(NIL, &leaves, NIL);
         self.len = pairs.len();
     }
@@ -111,12 +137,13 @@ impl<V: Copy> AlexMap<V> {
         pairs: &[(i64, V)],
         lo: f64,
         span: f64,
+        choice: Option<(u32, Vec<usize>)>,
         leaves: &mut Vec<u32>,
     ) -> u32 {
-        let depth = best_depth(pairs, lo, span);
+        let (depth, bounds) = choice.unwrap_or_else(|| best_depth(pairs, lo, span));
         let fanout = 1usize << depth;
         let router = Router::spanning(lo, span, fanout);
-        let bounds = route_bounds(pairs, &router, fanout);
+        debug_assert_eq!(bounds, route_bounds(pairs, &router, fanout));
         let id = self.alloc_model(ModelNode {
             router,
             children: vec![0; fanout].into_boxed_slice(),
@@ -164,17 +191,21 @@ impl<V: Copy> AlexMap<V> {
             return;
         }
         let progress = keys.len() < pairs.len();
-        let deepen = progress
-            && (keys.len() > MAX_BULK_LEAF_KEYS
-                || (keys.len() >= MIN_KEYS_TO_DEEPEN && {
-                    let lo = keys[0].0 as f64;
-                    let span = keys[keys.len() - 1].0 as f64 - lo + 1.0;
-                    best_depth(keys, lo, span) > 0
-                }));
-        let child = if deepen {
+        let mut deeper = None;
+        if progress && keys.len() >= MIN_KEYS_TO_DEEPEN {
             let lo = keys[0].0 as f64;
             let span = keys[keys.len() - 1].0 as f64 - lo + 1.0;
-            self.build_model(keys, lo, span, leaves)
+            if keys.len() > MAX_BULK_LEAF_KEYS
+                || cost::leaf_cost(keys, INIT_DENSITY) > DEEPEN_MIN_LEAF_COST
+            {
+                let choice = best_depth(keys, lo, span);
+                if choice.0 > 0 {
+                    deeper = Some((lo, span, choice));
+                }
+            }
+        }
+        let child = if let Some((lo, span, choice)) = deeper {
+            self.build_model(keys, lo, span, Some(choice), leaves)
         } else {
             let id = self.alloc_data(DataNode::build(keys, INIT_DENSITY, Layout::Spread));
             leaves.push(id);

@@ -54,14 +54,32 @@ pub(crate) const MAX_FANOUT: usize = 1 << 20;
 pub(crate) const MAX_SPLIT_DEPTH: u32 = 3;
 /// Keys sampled per candidate node when estimating its cost.
 const COST_SAMPLES: usize = 24;
+/// At most this many keys are sampled for all parts of one candidate fanout together (at
+/// least `MIN_COST_SAMPLES` per part), which bounds the work of evaluating large fanouts.
+const SAMPLE_BUDGET: usize = 1 << 20;
+const MIN_COST_SAMPLES: usize = 4;
+
+/// `log2(x)` for `x >= 1`, within 0.09: exponent plus linear mantissa. The cost model only
+/// needs a rough count of search iterations, and the libm call dominated bulk load.
+#[inline]
+pub(crate) fn fast_log2(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as f64 - 1023.0;
+    let mantissa = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52)); // in [1, 2)
+    exponent + (mantissa - 1.0)
+}
 
 /// Expected cost of a data node holding `keys` (sorted) at `density`.
 pub(crate) fn leaf_cost<V>(keys: &[(i64, V)], density: f64) -> f64 {
+    leaf_cost_sampled(keys, density, COST_SAMPLES)
+}
+
+fn leaf_cost_sampled<V>(keys: &[(i64, V)], density: f64, max_samples: usize) -> f64 {
     let n = keys.len();
     if n <= 1 {
         return EXP_SEARCH_WEIGHT;
     }
-    let samples = n.min(COST_SAMPLES);
+    let samples = n.min(max_samples);
     let idx = |j: usize| {
         if samples == 1 {
             0
@@ -94,7 +112,7 @@ pub(crate) fn leaf_cost<V>(keys: &[(i64, V)], density: f64) -> f64 {
         let predicted = my + slope * (x(keys[i].0) - mx);
         let e = ((predicted - i as f64).abs() / density).min(n as f64 / density);
         err += e;
-        log_err += (e + 1.0).log2();
+        log_err += fast_log2(e + 1.0);
     }
     let iters = 1.0 + log_err / samples as f64;
     // Keys mispredicted by `e` slots collide into runs of about `e` keys; an insert shifts
@@ -121,11 +139,12 @@ pub(crate) fn expected_cost(iters: f32, shifts: f32) -> f64 {
 /// `j`), each a fresh data node at `INIT_DENSITY`, with `extra_bytes` of new structure.
 pub(crate) fn parts_cost<V>(keys: &[(i64, V)], bounds: &[usize], extra_bytes: f64) -> f64 {
     let n = keys.len().max(1) as f64;
+    let samples = (SAMPLE_BUDGET / bounds.len().max(1)).clamp(MIN_COST_SAMPLES, COST_SAMPLES);
     let mut cost = 0.0;
     for w in bounds.windows(2) {
         let part = &keys[w[0]..w[1]];
         if !part.is_empty() {
-            cost += part.len() as f64 / n * leaf_cost(part, INIT_DENSITY);
+            cost += part.len() as f64 / n * leaf_cost_sampled(part, INIT_DENSITY, samples);
         }
     }
     cost + SIZE_WEIGHT * extra_bytes / n
@@ -140,6 +159,13 @@ pub(crate) fn fit(keys: &[i64]) -> crate::model::DataModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_log2_is_close() {
+        for x in [1.0, 1.5, 2.0, 3.0, 1000.0, 1e12] {
+            assert!((fast_log2(x) - f64::log2(x)).abs() < 0.09, "log2({x})");
+        }
+    }
 
     #[test]
     fn linear_keys_are_cheap_and_skewed_keys_are_not() {

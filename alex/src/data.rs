@@ -485,11 +485,11 @@ impl<V: Copy> DataNode<V> {
         let mut vals = vec![pairs[0].1; cap].into_boxed_slice();
         let mut bitmap = vec![0u64; cap.div_ceil(64)].into_boxed_slice();
         let mut next_free = 0usize;
-        let mut err_log_sum = 0.0f64;
+        let mut err_log_sum = 0.0f64; // Sum of floor(log2(error + 1)).
         for (i, &(k, v)) in pairs.iter().enumerate() {
             let predicted = model.predict(k, cap);
             let pos = predicted.max(next_free).min(cap - (n - i));
-            err_log_sum += ((predicted.abs_diff(pos) + 1) as f64).log2();
+            err_log_sum += (predicted.abs_diff(pos) + 1).ilog2() as f64;
             keys[pos] = k;
             vals[pos] = v;
             bitmap[pos >> 6] |= 1u64 << (pos & 63);

@@ -110,3 +110,130 @@ fn randomized_small_loops_against_btreemap() {
         assert_same(&map, &model);
     }
 }
+
+/// Self-check of speed against `BTreeMap` (not a benchmark; the criterion benches are in
+/// `benches/alex.rs`). Run:
+/// `cargo test -p alexdb-alex --release --lib perf_vs_btreemap -- --ignored --nocapture`
+/// (`ALEX_PERF_N` sets the key count, default 10M).
+#[test]
+#[ignore]
+fn perf_vs_btreemap() {
+    use rand_distr::{Distribution, LogNormal};
+    use std::time::Instant;
+    let n: usize = std::env::var("ALEX_PERF_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
+    let mut rng = StdRng::seed_from_u64(42);
+    let dists: [(&str, Vec<i64>); 2] = [
+        ("uniform", (0..n).map(|_| rng.r#gen::<i64>()).collect()),
+        ("lognormal", {
+            let ln = LogNormal::<f64>::new(0.0, 2.0).unwrap();
+            (0..n)
+                .map(|_| (1e9 * ln.sample(&mut rng)).floor() as i64)
+                .collect()
+        }),
+    ];
+    for (name, mut keys) in dists {
+        keys.sort_unstable();
+        keys.dedup();
+        let pairs: Vec<(i64, u64)> = keys.iter().map(|&k| (k, k as u64)).collect();
+        let t = Instant::now();
+        let mut map = AlexMap::bulk_load(&pairs).unwrap();
+        for _ in 1..std::env::var("ALEX_PERF_BULK_REPEAT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1)
+        {
+            map = AlexMap::bulk_load(&pairs).unwrap();
+        }
+        let bulk_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let bt: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+        let bt_build_s = t.elapsed().as_secs_f64();
+        let st = map.stats();
+        println!(
+            "{name}: {} keys, bulk load {:.3}s (btree {:.3}s), {:.2} bytes/key, depth {}, {} model / {} data nodes",
+            pairs.len(),
+            bulk_s,
+            bt_build_s,
+            st.heap_bytes as f64 / st.keys as f64,
+            st.depth,
+            st.model_nodes,
+            st.data_nodes
+        );
+        if std::env::var("ALEX_PERF_BULK_ONLY").is_ok() {
+            continue;
+        }
+        let probes: Vec<i64> = (0..2_000_000)
+            .map(|_| keys[rng.gen_range(0..keys.len())])
+            .collect();
+        let t = Instant::now();
+        let mut sum = 0u64;
+        for &k in &probes {
+            sum = sum.wrapping_add(*map.get(k).unwrap());
+        }
+        let alex_ns = t.elapsed().as_nanos() as f64 / probes.len() as f64;
+        let t = Instant::now();
+        for &k in &probes {
+            sum = sum.wrapping_add(*bt.get(&k).unwrap());
+        }
+        let bt_ns = t.elapsed().as_nanos() as f64 / probes.len() as f64;
+        println!(
+            "  lookups: alex {alex_ns:.0} ns, btree {bt_ns:.0} ns, ratio {:.2}x ({sum})",
+            bt_ns / alex_ns
+        );
+        let t = Instant::now();
+        let mut cnt = 0usize;
+        for &k in probes.iter().take(200_000) {
+            cnt += map.range(k..).take(100).count();
+        }
+        let alex_ns = t.elapsed().as_nanos() as f64 / 200_000.0;
+        let t = Instant::now();
+        for &k in probes.iter().take(200_000) {
+            cnt += bt.range(k..).take(100).count();
+        }
+        let bt_ns = t.elapsed().as_nanos() as f64 / 200_000.0;
+        println!(
+            "  range100: alex {alex_ns:.0} ns, btree {bt_ns:.0} ns, ratio {:.2}x ({cnt})",
+            bt_ns / alex_ns
+        );
+        drop(map);
+        drop(bt);
+        // Inserts: bulk load half, insert the other half in random order.
+        let mut half_a = Vec::new();
+        let mut half_b = Vec::new();
+        for (i, p) in pairs.iter().enumerate() {
+            if i % 2 == 0 {
+                half_a.push(*p)
+            } else {
+                half_b.push(*p)
+            }
+        }
+        use rand::seq::SliceRandom;
+        half_b.shuffle(&mut rng);
+        let mut map = AlexMap::bulk_load(&half_a).unwrap();
+        let mut bt: BTreeMap<i64, u64> = half_a.iter().copied().collect();
+        let t = Instant::now();
+        for &(k, v) in &half_b {
+            map.insert(k, v);
+        }
+        let alex_ns = t.elapsed().as_nanos() as f64 / half_b.len() as f64;
+        let t = Instant::now();
+        for &(k, v) in &half_b {
+            bt.insert(k, v);
+        }
+        let bt_ns = t.elapsed().as_nanos() as f64 / half_b.len() as f64;
+        let st = map.stats();
+        println!(
+            "  inserts: alex {alex_ns:.0} ns, btree {bt_ns:.0} ns, ratio {:.2}x; after: {:.2} bytes/key depth {} data nodes {} exp {} side {} down {}",
+            bt_ns / alex_ns,
+            st.heap_bytes as f64 / st.keys as f64,
+            st.depth,
+            st.data_nodes,
+            st.expansions,
+            st.sideways_splits,
+            st.downward_splits
+        );
+    }
+}
