@@ -53,6 +53,7 @@ impl<V: Copy> AlexMap<V> {
             domain_growths_right: c.domain_growths_right,
             root_growths_left: c.root_growths_left,
             root_growths_right: c.root_growths_right,
+            new_roots: c.new_roots,
             merges: c.merges,
             collapses: c.collapses,
         }

@@ -88,6 +88,8 @@ pub struct AlexStats {
     /// of a small tree), per side.
     pub root_growths_left: u64,
     pub root_growths_right: u64,
+    /// Root growths that put a new root above the old one (the tree got one level deeper).
+    pub new_roots: u64,
     /// Data nodes merged with their sibling after deletes.
     pub merges: u64,
     /// Model nodes removed because all their slots pointed to a single child.
@@ -106,6 +108,7 @@ pub(crate) struct Counters {
     pub domain_growths_right: u64,
     pub root_growths_left: u64,
     pub root_growths_right: u64,
+    pub new_roots: u64,
     pub merges: u64,
     pub collapses: u64,
 }

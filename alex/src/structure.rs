@@ -184,7 +184,10 @@ impl<V: Copy> AlexMap<V> {
         let empirical = cost::empirical_cost(s.inserts, s.search_iters, s.shifts);
         let deviated = s.inserts >= MIN_INSERTS_FOR_DEVIATION
             && empirical > DEVIATION_FACTOR * expected + DEVIATION_SLACK;
-        if !too_big && !catastrophic && !deviated {
+        // Append-mostly nodes keep their room on the side where keys arrive, so appends are
+        // cheap after an expansion whatever the model's fit; splitting them would only cut off
+        // the end that receives every insert (and, at the edge of a domain, deepen the tree).
+        if !too_big && (layout != Layout::Spread || (!catastrophic && !deviated)) {
             self.expand(leaf, layout);
             return;
         }
@@ -533,6 +536,7 @@ impl<V: Copy> AlexMap<V> {
             router,
             children: children.into_boxed_slice(),
         });
+        self.counters.new_roots += 1;
         if right {
             let next = self.datas[old_edge_leaf as usize].next;
             self.link_chain(old_edge_leaf, &new_leaves, next);

@@ -237,3 +237,216 @@ fn perf_vs_btreemap() {
         );
     }
 }
+
+/// Uniform random inserts into a bulk-loaded map fill data nodes to the upper density, and
+/// nodes whose model still fits are expanded in place.
+#[test]
+fn expansion_when_nodes_fill_up() {
+    let pairs: Vec<(i64, u64)> = (0..20_000).map(|i| (i * 1000, i as u64)).collect();
+    let mut map = AlexMap::bulk_load(&pairs).unwrap();
+    let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+    let mut rng = StdRng::seed_from_u64(1);
+    for _ in 0..40_000 {
+        let k = rng.gen_range(0..20_000_000);
+        assert_eq!(map.insert(k, 7), model.insert(k, 7));
+    }
+    assert!(map.stats().expansions > 0, "{:?}", map.stats());
+    assert_same(&map, &model);
+}
+
+/// Deleting most keys makes nodes contract.
+#[test]
+fn contraction_after_deletes() {
+    let pairs: Vec<(i64, u64)> = (0..20_000).map(|i| (i * 3, i as u64)).collect();
+    let mut map = AlexMap::bulk_load(&pairs).unwrap();
+    let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+    for i in 0..20_000i64 {
+        if i % 10 != 0 {
+            assert_eq!(map.remove(i * 3), model.remove(&(i * 3)));
+        }
+    }
+    assert!(map.stats().contractions > 0, "{:?}", map.stats());
+    assert_same(&map, &model);
+}
+
+/// Many keys inserted into a narrow region of a sparse bulk-loaded map: the node's model
+/// no longer fits, the cost model prefers splitting, and the parent has duplicated slots or
+/// room to expand, so the node is split sideways.
+#[test]
+fn sideways_split_under_skewed_inserts() {
+    let pairs: Vec<(i64, u64)> = (0..4_000).map(|i| (i * 1_000_000, 0)).collect();
+    let mut map = AlexMap::bulk_load(&pairs).unwrap();
+    let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+    let mut rng = StdRng::seed_from_u64(3);
+    for i in 0..60_000u64 {
+        // Ever denser around a few centres: each node's model is trained on the old spread.
+        let centre = [500_000_000i64, 1_700_000_000, 3_100_000_000][(i % 3) as usize];
+        let k = centre + rng.gen_range(-20_000_000..20_000_000);
+        assert_eq!(map.insert(k, i), model.insert(k, i));
+    }
+    let stats = map.stats();
+    assert!(stats.sideways_splits > 0, "{stats:?}");
+    assert_same(&map, &model);
+}
+
+/// A tight cluster inside one slot of a wide root cannot be separated by the root's model:
+/// only a new model node trained on the cluster can, so the node is split downwards.
+#[test]
+fn downward_split_for_a_cluster_inside_one_slot() {
+    let pairs: Vec<(i64, u64)> = (0..2_000).map(|i| (i << 40, 0)).collect();
+    let mut map = AlexMap::bulk_load(&pairs).unwrap();
+    let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+    let mut rng = StdRng::seed_from_u64(4);
+    for i in 0..50_000u64 {
+        // Two clusters with a lognormal-like shape inside the same root slot.
+        let base = (77i64 << 40) + if i % 2 == 0 { 1_000 } else { 1 << 30 };
+        let spread = 1i64 << rng.gen_range(1..24);
+        let k = base + rng.gen_range(0..spread);
+        assert_eq!(map.insert(k, i), model.insert(k, i));
+    }
+    let stats = map.stats();
+    assert!(stats.downward_splits > 0, "{stats:?}");
+    assert!(stats.depth >= 3, "{stats:?}");
+    assert_same(&map, &model);
+}
+
+/// Keys above and below the bulk-loaded domain grow the root on both sides: first in place
+/// (more slots), then, for far keys beyond the fanout cap, by a new root above the old one.
+#[test]
+fn root_grows_left_and_right() {
+    let pairs: Vec<(i64, u64)> = (0..10_000).map(|i| (i * 100, 0)).collect();
+    let mut map = AlexMap::bulk_load(&pairs).unwrap();
+    let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+    let depth_before = map.stats().depth;
+    // Appends just past the right end, then prepends just past the left end.
+    for i in 0..5_000i64 {
+        let k = 1_000_000 + i * 100;
+        assert_eq!(map.insert(k, 1), model.insert(k, 1));
+        let k = -100 - i * 100;
+        assert_eq!(map.insert(k, 2), model.insert(k, 2));
+    }
+    let stats = map.stats();
+    assert!(
+        stats.root_growths_right > 0 && stats.root_growths_left > 0,
+        "{stats:?}"
+    );
+    assert!(
+        stats.domain_growths_right > 0 && stats.domain_growths_left > 0,
+        "{stats:?}"
+    );
+    map.check_invariants();
+    // Far keys, enough to fill the edge nodes: the root cannot grow in place that much (its
+    // fanout is capped), so a new root is put above it.
+    for i in 0..3_000i64 {
+        let k = i64::MAX - i * (1 << 50);
+        assert_eq!(map.insert(k, 3), model.insert(k, 3));
+        let k = i64::MIN + i * (1 << 50);
+        assert_eq!(map.insert(k, 4), model.insert(k, 4));
+    }
+    let stats = map.stats();
+    assert!(
+        stats.new_roots > 0 && stats.depth > depth_before,
+        "{stats:?}"
+    );
+    assert_same(&map, &model);
+}
+
+/// Removing every key of a region empties its data nodes, which merge with their siblings;
+/// model nodes left with a single child collapse.
+#[test]
+fn empty_nodes_merge_with_siblings() {
+    let mut rng = StdRng::seed_from_u64(6);
+    let mut keys: Vec<i64> = (0..50_000).map(|_| rng.gen_range(0..1_000_000)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let pairs: Vec<(i64, u64)> = keys.iter().map(|&k| (k * k, 0)).collect();
+    let mut map = AlexMap::bulk_load(&pairs).unwrap();
+    let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+    let nodes_before = map.stats().data_nodes;
+    assert!(nodes_before > 4, "{:?}", map.stats());
+    for &(k, _) in &pairs[5_000..45_000] {
+        assert_eq!(map.remove(k), model.remove(&k));
+    }
+    let stats = map.stats();
+    assert!(stats.merges > 0, "{stats:?}");
+    assert!(
+        stats.data_nodes < nodes_before,
+        "{stats:?} vs {nodes_before} nodes before"
+    );
+    assert_same(&map, &model);
+    // Reinserting works across the merged nodes.
+    for &(k, _) in pairs[5_000..45_000].iter().step_by(7) {
+        assert_eq!(map.insert(k, 1), model.insert(k, 1));
+    }
+    assert_same(&map, &model);
+}
+
+/// Downward splits, then deletes: model nodes whose slots end up pointing to one data node
+/// are collapsed into it.
+#[test]
+fn single_child_model_nodes_collapse() {
+    let mut map = AlexMap::new();
+    let mut model = BTreeMap::new();
+    let mut rng = StdRng::seed_from_u64(5);
+    let keys: Vec<i64> = (0..30_000)
+        .map(|_| {
+            let bits = rng.gen_range(4..30);
+            (1 << 50) + rng.gen_range(0..1i64 << bits)
+        })
+        .collect();
+    for &k in &keys {
+        assert_eq!(map.insert(k, 0), model.insert(k, 0));
+    }
+    assert!(map.stats().model_nodes > 1, "{:?}", map.stats());
+    for &k in &keys {
+        assert_eq!(map.remove(k), model.remove(&k));
+        if model.len() % 5000 == 0 {
+            map.check_invariants();
+        }
+    }
+    assert!(map.is_empty());
+    let stats = map.stats();
+    assert!(stats.merges + stats.collapses > 0, "{stats:?}");
+    assert_same(&map, &model);
+}
+
+/// Monotone appends in both directions into an empty map stay within the memory bound and
+/// keep a shallow tree.
+#[test]
+fn monotone_appends_stay_compact() {
+    for descending in [false, true] {
+        let mut map = AlexMap::new();
+        for i in 0..200_000i64 {
+            let k = if descending { -i * 3 } else { i * 3 };
+            map.insert(k, i as u64);
+        }
+        let stats = map.stats();
+        assert!(stats.heap_bytes <= 64 * stats.keys, "{stats:?}");
+        assert!(stats.depth <= 6, "{stats:?}");
+        map.check_invariants();
+    }
+}
+
+/// Bulk load of 10M keys: shape, memory per key (<= 24 bytes with u64 payloads), lookups.
+/// Release only (`cargo test -p alexdb-alex --release --lib bulk_load_ten_million`).
+#[test]
+#[cfg_attr(debug_assertions, ignore)]
+fn bulk_load_ten_million_keys() {
+    let mut rng = StdRng::seed_from_u64(10);
+    let mut keys: Vec<i64> = (0..10_000_000).map(|_| rng.r#gen::<i64>()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let pairs: Vec<(i64, u64)> = keys.iter().map(|&k| (k, k as u64)).collect();
+    let map = AlexMap::bulk_load(&pairs).unwrap();
+    let stats = map.stats();
+    assert_eq!(stats.keys, pairs.len());
+    assert!(stats.heap_bytes <= 24 * stats.keys, "{stats:?}");
+    for (k, v) in pairs.iter().step_by(997) {
+        assert_eq!(map.get(*k), Some(v));
+        assert_eq!(
+            map.get(k.wrapping_add(1)).is_some(),
+            keys.binary_search(&k.wrapping_add(1)).is_ok()
+        );
+    }
+    assert!(map.iter().map(|(k, _)| k).eq(keys.iter().copied()));
+}
