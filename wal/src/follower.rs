@@ -4,10 +4,12 @@
 //! what it has checked are copied out and CRC-checked before the segment's published
 //! length is raised over them, so it never trusts a record the writer is still copying.
 //! Records are handed out only once their batch's `Last` (or `Full`) record is seen.
-//! Sequence numbers of the log are consecutive, so a jump means records were retired
-//! before the follower read them: `SegmentGone`.
+//! Sequence numbers of the log are consecutive except across segments retired earlier,
+//! so a jump that was not already there when the follower opened (between two segments
+//! both listed then), or a listed segment that disappears before it is read, means
+//! records were retired before the follower read them: `SegmentGone`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,12 +27,20 @@ pub struct LogFollower {
     cursor: Option<(SegmentId, u64)>,
     /// Records with a lower seq are skipped.
     from: u64,
-    /// Seq the next record must carry (0: not known yet).
+    /// Seq the next record must carry (0: not known yet, or a known gap is being crossed).
     expected_seq: u64,
+    /// Every log segment id this follower has seen listed. One that disappears before
+    /// the follower read it means records it needed were retired.
+    known_ids: BTreeSet<u64>,
+    /// Ids listed when the follower was opened: gaps in sequence numbers between two
+    /// of them already existed (retired before) and are crossed without complaint.
+    ids_at_open: BTreeSet<u64>,
     /// Start of the batch being assembled (its records are checked, not yet visited).
     batch_start: Option<Location>,
     /// Last seq handed to a visitor.
     last_visited: u64,
+    /// Last seq checked (visited or in the open batch); 0 before the first record.
+    last_seen: u64,
     /// Scratch space for copying records out of the mapping.
     buffer: Vec<u8>,
 }
@@ -54,12 +64,17 @@ impl LogFollower {
             cursor: None,
             from: from.0,
             expected_seq: 0,
+            known_ids: BTreeSet::new(),
+            ids_at_open: BTreeSet::new(),
             batch_start: None,
             last_visited: from.0.saturating_sub(1),
+            last_seen: 0,
             buffer: Vec::new(),
         };
         // Start in the last segment whose first record is at or before `from`.
         let listing = list_dir(dir)?;
+        follower.ids_at_open = listing.log_segments.iter().map(|(id, _)| *id).collect();
+        follower.known_ids = follower.ids_at_open.clone();
         let mut start = None;
         for (_, path) in &listing.log_segments {
             let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
@@ -86,14 +101,28 @@ impl LogFollower {
         self.segments.get(&id).cloned()
     }
 
-    /// The next log segment after `id` in the directory, opened (`None` if there is none).
-    fn next_segment(&self, id: SegmentId) -> Result<Option<Arc<Segment>>> {
+    /// The next log segment after `id` in the directory, opened (`None` if there is
+    /// none). `SegmentGone` if a segment between them that this follower saw listed has
+    /// disappeared (retired before the follower read it).
+    /// The flag says whether a sequence gap into it already existed at open.
+    fn next_segment(&mut self, id: SegmentId) -> Result<Option<(Arc<Segment>, bool)>> {
         let listing = list_dir(&self.dir)?;
         let Some((next_id, path)) = listing.log_segments.iter().find(|(i, _)| *i > id.0) else {
             return Ok(None);
         };
+        if let Some(gone) = self.known_ids.range(id.0 + 1..*next_id).next() {
+            return Err(Error::SegmentGone(SegmentId(*gone)));
+        }
+        self.known_ids
+            .extend(listing.log_segments.iter().map(|(i, _)| *i));
         match Segment::open_unscanned(path) {
-            Ok(segment) => Ok(Some(Arc::new(segment))),
+            Ok(segment) => {
+                // Adjacent when the follower opened: a sequence gap between them was
+                // already there (segments retired earlier), not something missed.
+                let known_gap =
+                    self.ids_at_open.contains(&id.0) && self.ids_at_open.contains(next_id);
+                Ok(Some((Arc::new(segment), known_gap)))
+            }
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 Err(Error::SegmentGone(SegmentId(*next_id)))
             }
@@ -129,7 +158,7 @@ impl LogFollower {
                     // Nothing (yet) at the cursor. If a later segment exists the writer
                     // has rolled; re-check once, since the roll happens after the last
                     // record here was complete.
-                    let Some(next) = self.next_segment(id)? else {
+                    let Some((next, known_gap)) = self.next_segment(id)? else {
                         break;
                     };
                     if matches!(
@@ -138,6 +167,9 @@ impl LogFollower {
                     ) {
                         continue;
                     }
+                    if known_gap {
+                        self.expected_seq = 0;
+                    }
                     self.cursor = Some((next.id(), SEGMENT_HEADER_LEN));
                     self.segments.insert(next.id(), next);
                     self.forget_unneeded();
@@ -145,13 +177,15 @@ impl LogFollower {
                 }
             };
             let end = offset + header.stored_len();
-            if self.expected_seq == 0 {
-                if header.seq > self.from.max(1) {
+            if self.expected_seq == 0 && self.last_seen == 0 {
+                // The very first record: records from `from` on must still be there.
+                if self.from >= 1 && header.seq > self.from {
                     return Err(Error::SegmentGone(id));
                 }
-            } else if header.seq != self.expected_seq {
+            } else if self.expected_seq != 0 && header.seq != self.expected_seq {
                 return Err(Error::SegmentGone(id));
             }
+            self.last_seen = header.seq;
             self.expected_seq = header.seq + 1;
             segment.map().advance_published(end);
             self.cursor = Some((id, end));

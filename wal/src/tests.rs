@@ -547,3 +547,33 @@ fn follower_sees_complete_batches_across_rolls() {
     assert!(first.is_ok() || matches!(first, Err(Error::SegmentGone(_))));
     assert!(matches!(again, Err(Error::SegmentGone(_))), "{again:?}");
 }
+
+#[test]
+fn follower_crosses_gaps_that_existed_when_it_opened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    for i in 0..4u8 {
+        wal.commit(&[entry(&[i])]).expect("commit");
+        wal.roll().expect("roll");
+    }
+    wal.commit(&[entry(b"last")]).expect("commit");
+    let ids: Vec<SegmentId> = wal.segments().iter().map(|s| s.id()).collect();
+    wal.retire(&[ids[1], ids[2]]).expect("retire the middle (as compaction does)");
+    let mut follower = LogFollower::open(dir.path(), Seq(0)).expect("follower");
+    let mut seen = Vec::new();
+    let last = follower
+        .poll(&mut |r| {
+            seen.push(r.seq.0);
+            Ok(())
+        })
+        .expect("a gap that existed at open is not SegmentGone");
+    assert_eq!((seen, last), (vec![1, 4, 5], Seq(5)));
+    // A segment retired after the follower listed it, before reading it, is.
+    wal.commit(&[entry(b"more")]).expect("commit");
+    wal.roll().expect("roll");
+    wal.commit(&[entry(b"after")]).expect("commit");
+    let mut fresh = LogFollower::open(dir.path(), Seq(0)).expect("follower");
+    wal.retire(&[ids[3]]).expect("retire");
+    let outcome = fresh.poll(&mut |_| Ok(()));
+    assert!(matches!(outcome, Err(Error::SegmentGone(_))), "{outcome:?}");
+}
