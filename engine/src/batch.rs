@@ -1,7 +1,8 @@
 //! `WriteBatch`: puts and deletes, possibly across keyspaces, applied atomically.
 
-use crate::codec::{DEFAULT_KEYSPACE, KeyspaceId, TAG_DELETE, TAG_PUT};
+use crate::codec::{self, DEFAULT_KEYSPACE, HEAD_LEN, KeyspaceId, TAG_DELETE, TAG_PUT};
 use crate::keyspace::Keyspace;
+use alexdb_wal::Entry;
 use std::ops::Range;
 
 /// One operation of a batch; its value lives in the batch's shared buffer.
@@ -57,6 +58,31 @@ impl WriteBatch {
     pub fn clear(&mut self) {
         self.ops.clear();
         self.data.clear();
+    }
+
+    /// The log entries of this batch, in order; `heads` is scratch space they borrow.
+    pub fn log_entries<'a>(&'a self, heads: &'a mut Vec<[u8; HEAD_LEN]>) -> Vec<Entry<'a>> {
+        heads.clear();
+        heads.extend(
+            self.ops
+                .iter()
+                .map(|op| codec::encode_head(op.keyspace, op.key)),
+        );
+        let heads: &'a Vec<[u8; HEAD_LEN]> = heads;
+        self.ops
+            .iter()
+            .zip(heads)
+            .map(|(op, head)| Entry {
+                tag: op.tag,
+                head,
+                body: &self.data[op.value.clone()],
+            })
+            .collect()
+    }
+
+    /// Whether any operation of the batch is a delete.
+    pub fn has_deletes(&self) -> bool {
+        self.ops.iter().any(|op| op.tag == TAG_DELETE)
     }
 
     fn push(&mut self, keyspace: KeyspaceId, key: i64, tag: u8, value: &[u8]) -> &mut WriteBatch {

@@ -13,9 +13,12 @@
 //!    removes the retired victims before reading anything.
 //! 4. Delete the victims.
 //!
-//! Steps 1 is [`AlexStorage::prepare_compaction`] (`&self`: readers and, in the
-//! concurrent wrapper, writers go on meanwhile); steps 2-4 are
-//! [`AlexStorage::install_compaction`] (`&mut self`, short).
+//! Phases, so that the concurrent wrapper holds its exclusive lock only to repoint:
+//! [`AlexStorage::choose_compaction`] and [`AlexStorage::choose_survivors`] (`&self`,
+//! one victim per call), [`CompactionChoice::copy`] (no access to the store),
+//! [`AlexStorage::install_compaction`] (`&mut self`, in memory only), then the commit
+//! as a checkpoint ([`AlexStorage::begin_compaction_commit`], `PendingCheckpoint::write`,
+//! `finish_checkpoint`), and [`InstalledCompaction::retire_victims`] (no access).
 //!
 //! A tombstone is dropped only when no older record of its key can remain outside the
 //! victims: every other segment's smallest sequence number is above the tombstone's,
@@ -25,8 +28,10 @@ use crate::codec::{self, KeyspaceId, PackedLocation, TAG_DELETE, TAG_PUT};
 use crate::layout;
 use crate::manifest::StandaloneSegment;
 use crate::storage::AlexStorage;
+use crate::storage::PendingCheckpoint;
 use crate::{Error, Result};
-use alexdb_wal::{Segment, SegmentId, SegmentWriter, Seq};
+use alexdb_wal::{Segment, SegmentId, SegmentWriter, Seq, Wal};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,14 +64,42 @@ struct Survivor {
     stored_len: u64,
 }
 
-/// The result of the copying phase, to be installed with `install_compaction`.
+/// Victims chosen and (after `choose_survivors`) the records to keep from them.
+#[derive(Debug)]
+pub struct CompactionChoice {
+    victims: Vec<Arc<Segment>>,
+    /// Smallest sequence number of any segment that is not a victim.
+    oldest_elsewhere: u64,
+    survivors: Vec<Survivor>,
+    report: CompactionReport,
+    started: Instant,
+    wal: Arc<Wal>,
+    dir: PathBuf,
+    segment_capacity: u64,
+}
+
+/// Survivors copied into new segments, ready to install.
 #[derive(Debug)]
 pub struct CompactionPlan {
-    victims: Vec<u64>,
+    victims: Vec<Arc<Segment>>,
     survivors: Vec<Survivor>,
     outputs: Vec<(Arc<Segment>, u64)>,
     report: CompactionReport,
     started: Instant,
+    wal: Arc<Wal>,
+    dir: PathBuf,
+}
+
+/// A compaction installed in memory; commit it with `begin_compaction_commit`, then
+/// delete the victims with `retire_victims`.
+#[derive(Debug)]
+pub struct InstalledCompaction {
+    victims: Vec<u64>,
+    outputs: Vec<StandaloneSegment>,
+    report: CompactionReport,
+    started: Instant,
+    wal: Arc<Wal>,
+    dir: PathBuf,
 }
 
 impl AlexStorage {
@@ -86,77 +119,92 @@ impl AlexStorage {
     /// qualifies and holds records).
     pub fn compact(&mut self) -> Result<CompactionReport> {
         let started = Instant::now();
-        match self.prepare_compaction()? {
-            Some(plan) => self.install_compaction(plan),
-            None => Ok(CompactionReport {
-                duration: started.elapsed(),
-                ..CompactionReport::default()
-            }),
-        }
-    }
-
-    /// Phase 1: choose victims and copy their live records into new segments. Changes
-    /// nothing a reader can see; `None` if there is nothing to compact.
-    pub fn prepare_compaction(&self) -> Result<Option<CompactionPlan>> {
-        self.ensure_writable()?;
-        let started = Instant::now();
-        let threshold = self.config.compaction_dead_ratio;
-        let active = self.writer()?.active_segment_id();
-        if let Some(slot) = self.segments.get(active.0)
-            && slot.segment.first_seq().0 != 0
-            && self.writer()?.last_seq() >= slot.segment.first_seq()
-            && slot.dead_ratio() >= threshold
-        {
+        if self.active_segment_worth_sealing() {
             self.writer()?.roll()?;
         }
-        let active = self.writer()?.active_segment_id().0;
-        let victims: Vec<u64> = self
+        let Some(mut choice) = self.choose_compaction()? else {
+            return Ok(CompactionReport {
+                duration: started.elapsed(),
+                ..CompactionReport::default()
+            });
+        };
+        for victim in 0..choice.victim_count() {
+            self.choose_survivors(&mut choice, victim)?;
+        }
+        let plan = choice.copy()?;
+        let installed = self.install_compaction(plan)?;
+        let pending = self.begin_compaction_commit(&installed)?;
+        // The victims' records must be durable before their copies replace them.
+        self.writer()?.sync()?;
+        let written = pending.write()?;
+        self.finish_checkpoint(written);
+        self.compaction_done();
+        installed.retire_victims()
+    }
+
+    /// Whether the active log segment holds records and crossed the dead-byte
+    /// threshold, so that compaction should seal it first (`Wal::roll`).
+    pub fn active_segment_worth_sealing(&self) -> bool {
+        let Some(wal) = &self.wal else {
+            return false;
+        };
+        self.segments
+            .get(wal.active_segment_id().0)
+            .is_some_and(|slot| {
+                slot.segment.first_seq().0 != 0
+                    && wal.last_seq() >= slot.segment.first_seq()
+                    && slot.dead_ratio() >= self.config.compaction_dead_ratio
+            })
+    }
+
+    /// Choose the victims: sealed segments past the dead-byte threshold. `None` if there
+    /// is nothing to compact. (Call `Wal::roll` first if
+    /// `active_segment_worth_sealing`.)
+    pub fn choose_compaction(&self) -> Result<Option<CompactionChoice>> {
+        let wal = Arc::clone(self.writer()?);
+        let started = Instant::now();
+        let threshold = self.config.compaction_dead_ratio;
+        let active = wal.active_segment_id().0;
+        let victims: Vec<Arc<Segment>> = self
             .segments
             .iter()
             .filter(|slot| slot.segment.id().0 != active && slot.dead_ratio() >= threshold)
-            .map(|slot| slot.segment.id().0)
+            .map(|slot| Arc::clone(&slot.segment))
             .collect();
         if victims.is_empty() {
             return Ok(None);
         }
-        self.writer()?.sync()?;
-        let mut report = CompactionReport {
-            segments_in: victims.len(),
-            ..CompactionReport::default()
-        };
+        let victim_ids: Vec<u64> = victims.iter().map(|s| s.id().0).collect();
         let oldest_elsewhere = self
             .segments
             .iter()
-            .filter(|slot| !victims.contains(&slot.segment.id().0))
+            .filter(|slot| !victim_ids.contains(&slot.segment.id().0))
             .map(|slot| slot.min_seq)
             .min()
             .unwrap_or(u64::MAX);
-
-        let mut survivors = Vec::new();
-        for id in &victims {
-            let slot = self.segments.get(*id).expect("victims come from the table");
-            report.bytes_read += slot.written_bytes();
-            self.choose_survivors(&slot.segment, oldest_elsewhere, &mut survivors, &mut report)?;
-        }
-        survivors.sort_unstable_by_key(|s| (s.keyspace, s.key));
-        let outputs = self.copy_survivors(&mut survivors, &mut report)?;
-        report.segments_out = outputs.len();
-        Ok(Some(CompactionPlan {
+        let report = CompactionReport {
+            segments_in: victims.len(),
+            bytes_read: victims.iter().map(|s| s.written_len()).sum(),
+            ..CompactionReport::default()
+        };
+        Ok(Some(CompactionChoice {
             victims,
-            survivors,
-            outputs,
+            oldest_elsewhere,
+            survivors: Vec::new(),
             report,
             started,
+            wal,
+            dir: self.dir.clone(),
+            segment_capacity: self.config.segment_capacity,
         }))
     }
 
-    fn choose_survivors(
-        &self,
-        segment: &Arc<Segment>,
-        oldest_elsewhere: u64,
-        survivors: &mut Vec<Survivor>,
-        report: &mut CompactionReport,
-    ) -> Result<()> {
+    /// Decide which records of victim number `victim` survive: puts the index still
+    /// points at, and tombstones an older record of their key may still need.
+    pub fn choose_survivors(&self, choice: &mut CompactionChoice, victim: usize) -> Result<()> {
+        let segment = Arc::clone(&choice.victims[victim]);
+        let oldest_elsewhere = choice.oldest_elsewhere;
+        let (survivors, report) = (&mut choice.survivors, &mut choice.report);
         let mut failure = None;
         let outcome = segment.scan(0, &mut |record| {
             let Some((keyspace, key, _)) = codec::decode_head(record.payload) else {
@@ -209,58 +257,9 @@ impl AlexStorage {
         Ok(())
     }
 
-    /// Copy survivors (sorted by key) into new segments, keeping their sequence numbers;
-    /// records each one's new location.
-    fn copy_survivors(
-        &self,
-        survivors: &mut [Survivor],
-        report: &mut CompactionReport,
-    ) -> Result<Vec<(Arc<Segment>, u64)>> {
-        let mut outputs = Vec::new();
-        let mut writer: Option<(SegmentWriter, SegmentId, u64)> = None;
-        for survivor in survivors.iter_mut() {
-            let record = self.segments.record(survivor.from)?;
-            let (_, _, body) = codec::decode_head(record.payload).expect("decoded when chosen");
-            let head = codec::encode_head(survivor.keyspace, survivor.key);
-            let needed = SegmentWriter::stored_len(record.payload.len() as u64);
-            if writer
-                .as_ref()
-                .is_some_and(|(w, _, _)| w.remaining() < needed)
-            {
-                let (full, _, min_seq) = writer.take().expect("checked just above");
-                outputs.push((full.finish()?, min_seq));
-            }
-            if writer.is_none() {
-                let id = self.writer()?.allocate_segment_id();
-                let path = layout::segment_path(&self.dir, id.0);
-                let created = SegmentWriter::create(&path, id, self.config.segment_capacity)?;
-                writer = Some((created, id, u64::MAX));
-            }
-            let (out, id, min_seq) = writer.as_mut().expect("created just above");
-            let offset = out.append(Seq(survivor.seq), survivor.tag, &head, body)?;
-            *min_seq = (*min_seq).min(survivor.seq);
-            report.bytes_written += needed;
-            let location = alexdb_wal::Location {
-                segment_id: *id,
-                offset,
-            };
-            survivor.to = PackedLocation::pack(location).ok_or_else(|| {
-                Error::InvalidConfig(format!(
-                    "segment id {} is beyond what the index can address",
-                    id.0
-                ))
-            })?;
-            survivor.stored_len = needed;
-        }
-        if let Some((last, _, min_seq)) = writer.take() {
-            outputs.push((last.finish()?, min_seq));
-        }
-        Ok(outputs)
-    }
-
-    /// Phases 2-4: repoint the indexes, commit the new segment set with a snapshot, and
-    /// delete the victims.
-    pub fn install_compaction(&mut self, plan: CompactionPlan) -> Result<CompactionReport> {
+    /// Repoint the indexes at the copies (skipping keys written again since they were
+    /// chosen) and swap the segment set, in memory.
+    pub fn install_compaction(&mut self, plan: CompactionPlan) -> Result<InstalledCompaction> {
         self.ensure_writable()?;
         let CompactionPlan {
             victims,
@@ -268,6 +267,8 @@ impl AlexStorage {
             outputs,
             mut report,
             started,
+            wal,
+            dir,
         } = plan;
         for (segment, min_seq) in &outputs {
             self.segments.insert(Arc::clone(segment), *min_seq);
@@ -289,37 +290,132 @@ impl AlexStorage {
                 .add_live(survivor.to.segment_id().0, survivor.stored_len);
             report.live_records_moved += 1;
         }
+        let victims: Vec<u64> = victims.iter().map(|s| s.id().0).collect();
         for id in &victims {
             self.segments.remove(*id);
         }
+        Ok(InstalledCompaction {
+            victims,
+            outputs: outputs
+                .iter()
+                .map(|(segment, min_seq)| StandaloneSegment {
+                    id: segment.id().0,
+                    min_seq: *min_seq,
+                })
+                .collect(),
+            report,
+            started,
+            wal,
+            dir,
+        })
+    }
 
-        let mut manifest = self.manifest.clone();
-        manifest.standalone.retain(|s| !victims.contains(&s.id));
-        manifest
-            .standalone
-            .extend(outputs.iter().map(|(segment, min_seq)| StandaloneSegment {
-                id: segment.id().0,
-                min_seq: *min_seq,
-            }));
-        manifest.retired = victims.clone();
-        self.writer()?.sync()?;
-        self.write_snapshot_and_manifest(manifest)?;
+    /// Begin the checkpoint that commits an installed compaction.
+    pub fn begin_compaction_commit(
+        &self,
+        installed: &InstalledCompaction,
+    ) -> Result<PendingCheckpoint> {
+        self.begin_checkpoint_with(|manifest| {
+            manifest
+                .standalone
+                .retain(|s| !installed.victims.contains(&s.id));
+            manifest
+                .standalone
+                .extend(installed.outputs.iter().copied());
+            manifest.retired = installed.victims.clone();
+        })
+    }
 
-        let wal = Arc::clone(self.writer()?);
-        let log_victims: Vec<SegmentId> = victims
+    /// Count a committed compaction (after `finish_checkpoint` adopted its MANIFEST).
+    pub fn compaction_done(&mut self) {
+        self.compactions += 1;
+    }
+}
+
+impl CompactionChoice {
+    pub fn victim_count(&self) -> usize {
+        self.victims.len()
+    }
+
+    /// Copy the survivors, sorted by key and keeping their sequence numbers, into new
+    /// segments (synced and renamed into place). Reads only the victims' mappings.
+    pub fn copy(mut self) -> Result<CompactionPlan> {
+        self.survivors.sort_unstable_by_key(|s| (s.keyspace, s.key));
+        let mut outputs = Vec::new();
+        let mut writer: Option<(SegmentWriter, SegmentId, u64)> = None;
+        for survivor in self.survivors.iter_mut() {
+            let victim = self
+                .victims
+                .iter()
+                .find(|v| v.id() == survivor.from.segment_id())
+                .expect("survivors come from victims");
+            let record = victim.record_at(survivor.from.offset())?;
+            let (_, _, body) = codec::decode_head(record.payload).expect("decoded when chosen");
+            let head = codec::encode_head(survivor.keyspace, survivor.key);
+            let needed = SegmentWriter::stored_len(record.payload.len() as u64);
+            if writer
+                .as_ref()
+                .is_some_and(|(w, _, _)| w.remaining() < needed)
+            {
+                let (full, _, min_seq) = writer.take().expect("checked just above");
+                outputs.push((full.finish()?, min_seq));
+            }
+            if writer.is_none() {
+                let id = self.wal.allocate_segment_id();
+                let path = layout::segment_path(&self.dir, id.0);
+                let created = SegmentWriter::create(&path, id, self.segment_capacity)?;
+                writer = Some((created, id, u64::MAX));
+            }
+            let (out, id, min_seq) = writer.as_mut().expect("created just above");
+            let offset = out.append(Seq(survivor.seq), survivor.tag, &head, body)?;
+            *min_seq = (*min_seq).min(survivor.seq);
+            self.report.bytes_written += needed;
+            let location = alexdb_wal::Location {
+                segment_id: *id,
+                offset,
+            };
+            survivor.to = PackedLocation::pack(location).ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "segment id {} is beyond what the index can address",
+                    id.0
+                ))
+            })?;
+            survivor.stored_len = needed;
+        }
+        if let Some((last, _, min_seq)) = writer.take() {
+            outputs.push((last.finish()?, min_seq));
+        }
+        self.report.segments_out = outputs.len();
+        Ok(CompactionPlan {
+            victims: self.victims,
+            survivors: self.survivors,
+            outputs,
+            report: self.report,
+            started: self.started,
+            wal: self.wal,
+            dir: self.dir,
+        })
+    }
+}
+
+impl InstalledCompaction {
+    /// After the commit: delete the victims. Their removal is already committed (the
+    /// MANIFEST lists them as retired), so a crash here is finished by the next open.
+    pub fn retire_victims(self) -> Result<CompactionReport> {
+        let log_victims: Vec<SegmentId> = self
+            .victims
             .iter()
             .map(|id| SegmentId(*id))
-            .filter(|id| wal.segment(*id).is_some())
+            .filter(|id| self.wal.segment(*id).is_some())
             .collect();
-        self.writer()?.retire(&log_victims)?;
-        for id in &victims {
+        self.wal.retire(&log_victims)?;
+        for id in &self.victims {
             layout::remove_if_exists(&layout::segment_path(&self.dir, *id))?;
         }
         layout::sync_dir(&self.dir)?;
-        self.manifest.retired.clear();
-        self.compactions += 1;
+        let mut report = self.report;
         report.bytes_reclaimed = report.bytes_read.saturating_sub(report.bytes_written);
-        report.duration = started.elapsed();
+        report.duration = self.started.elapsed();
         Ok(report)
     }
 }

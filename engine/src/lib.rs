@@ -12,7 +12,7 @@
 
 mod batch;
 mod bytes;
-mod codec;
+pub mod codec;
 mod compaction;
 mod config;
 mod error;
@@ -30,7 +30,7 @@ mod storage;
 pub use alexdb_wal::{PublishedBatch, RecoveryMode, RecoveryReport, SyncMode, WalStats};
 pub use batch::WriteBatch;
 pub use codec::KeyspaceId;
-pub use compaction::{CompactionPlan, CompactionReport};
+pub use compaction::{CompactionChoice, CompactionPlan, CompactionReport, InstalledCompaction};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use follow::CatchUpReport;
@@ -38,4 +38,4 @@ pub use keyspace::{Keyspace, MAX_KEYSPACE_NAME_LEN, MAX_KEYSPACES};
 pub use range::Range;
 pub use recovery::{IndexSource, OpenReport};
 pub use stats::{KeyspaceStats, StorageStats};
-pub use storage::{AccessMode, AlexStorage};
+pub use storage::{AccessMode, AlexStorage, PendingCheckpoint, WrittenCheckpoint};

@@ -326,6 +326,7 @@ impl AlexStorage {
             packed,
             record.stored_len,
         )
+        .map(|_| ())
     }
 
     pub(crate) fn decode_record<'r>(

@@ -26,13 +26,12 @@ pub struct Snapshot {
     pub keyspaces: Vec<(KeyspaceId, Vec<(i64, u64)>)>,
 }
 
-/// Write a snapshot file atomically.
-pub fn write(
-    path: &Path,
+/// Encode a snapshot body: the caller holds whatever lock keeps the indexes still.
+pub fn encode(
     covered_seq: u64,
     segment_live_bytes: &[(u64, u64)],
     keyspaces: &[(KeyspaceId, &AlexMap<u64>)],
-) -> Result<()> {
+) -> Vec<u8> {
     let entries: usize = keyspaces.iter().map(|(_, index)| index.len()).sum();
     let mut w = ByteWriter::with_capacity(64 + segment_live_bytes.len() * 16 + entries * ENTRY_LEN);
     w.u64(covered_seq);
@@ -50,7 +49,12 @@ pub fn write(
             w.u64(*location);
         }
     }
-    write_atomically(path, &seal(MAGIC, FORMAT_VERSION, &w.bytes))
+    w.bytes
+}
+
+/// Write an encoded snapshot body to `path` atomically.
+pub fn write(path: &Path, body: &[u8]) -> Result<()> {
+    write_atomically(path, &seal(MAGIC, FORMAT_VERSION, body))
 }
 
 /// Read and validate a snapshot file.
@@ -95,7 +99,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("snap");
         let index = AlexMap::bulk_load(&[(i64::MIN, 1u64), (0, 2), (i64::MAX, 3)]).unwrap();
-        write(&path, 42, &[(1, 300)], &[(KeyspaceId(0), &index)]).unwrap();
+        write(&path, &encode(42, &[(1, 300)], &[(KeyspaceId(0), &index)])).unwrap();
         let snapshot = read(&path).unwrap();
         assert_eq!(snapshot.covered_seq, 42);
         assert_eq!(snapshot.segment_live_bytes, vec![(1, 300)]);

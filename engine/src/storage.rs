@@ -174,6 +174,11 @@ impl AlexStorage {
         self.keyspaces.default_keyspace().index.contains_key(key)
     }
 
+    /// Whether `keyspace` holds `key` (without reading its value).
+    pub fn contains_key_in(&self, keyspace: &Keyspace, key: i64) -> Result<bool> {
+        Ok(self.state(keyspace)?.index.contains_key(key))
+    }
+
     /// Keys and values of the default keyspace in `range`, in key order (both directions).
     pub fn range(&self, range: impl RangeBounds<i64>) -> Range<'_> {
         let state = self.keyspaces.default_keyspace();
@@ -253,21 +258,8 @@ impl AlexStorage {
     /// Apply a batch of puts and deletes atomically.
     pub fn write(&mut self, batch: WriteBatch) -> Result<()> {
         self.validate_batch(&batch)?;
-        let heads: Vec<[u8; HEAD_LEN]> = batch
-            .ops
-            .iter()
-            .map(|op| codec::encode_head(op.keyspace, op.key))
-            .collect();
-        let entries: Vec<Entry<'_>> = batch
-            .ops
-            .iter()
-            .zip(&heads)
-            .map(|(op, head)| Entry {
-                tag: op.tag,
-                head,
-                body: &batch.data[op.value.clone()],
-            })
-            .collect();
+        let mut heads = Vec::new();
+        let entries = batch.log_entries(&mut heads);
         let receipt = self.writer()?.commit(&entries)?;
         self.apply_receipt(
             &receipt,
@@ -356,8 +348,13 @@ impl AlexStorage {
 
     /// Make a group committed through `Wal::commit_with` visible, batch by batch in log
     /// order, reading each entry's key back from the log (the group leader of the
-    /// concurrent wrapper calls this under the exclusive lock).
-    pub fn apply_published(&mut self, group: &[PublishedBatch<'_>]) -> Result<()> {
+    /// concurrent wrapper calls this under the exclusive lock). `on_delete` learns, for
+    /// every tombstone, its sequence number and whether the key existed just before it.
+    pub fn apply_published(
+        &mut self,
+        group: &[PublishedBatch<'_>],
+        on_delete: &mut dyn FnMut(u64, bool),
+    ) -> Result<()> {
         for batch in group {
             for (index, location) in batch.locations.iter().enumerate() {
                 let packed = self.pack(*location)?;
@@ -372,7 +369,10 @@ impl AlexStorage {
                 };
                 self.bytes_since_checkpoint += stored_len;
                 let seq = batch.first_seq.0 + index as u64;
-                self.apply_record(keyspace, key, tag, seq, packed, stored_len)?;
+                let existed = self.apply_record(keyspace, key, tag, seq, packed, stored_len)?;
+                if tag == TAG_DELETE {
+                    on_delete(seq, existed);
+                }
             }
         }
         Ok(())
@@ -404,8 +404,9 @@ impl AlexStorage {
         })
     }
 
-    /// Apply one record to the index and the byte accounting. Records must be applied in
-    /// log order (sequence order) for a given key.
+    /// Apply one record to the index and the byte accounting; returns whether the key
+    /// had a value before. Records must be applied in log order (sequence order) for a
+    /// given key.
     pub(crate) fn apply_record(
         &mut self,
         keyspace: KeyspaceId,
@@ -414,7 +415,7 @@ impl AlexStorage {
         seq: u64,
         location: PackedLocation,
         stored_len: u64,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.applied_seq = self.applied_seq.max(seq);
         let Some(state) = self.keyspaces.get_mut(keyspace) else {
             return Err(Error::corruption(
@@ -443,7 +444,7 @@ impl AlexStorage {
         if let Some(previous) = previous {
             self.segments.release(PackedLocation(previous))?;
         }
-        Ok(())
+        Ok(previous.is_some())
     }
 
     pub(crate) fn segment_path(&self, location: PackedLocation) -> PathBuf {
@@ -474,37 +475,55 @@ impl AlexStorage {
     /// Write an index snapshot covering everything written so far, so that the next open
     /// replays only the log after it.
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.ensure_writable()?;
         self.writer()?.sync()?;
-        self.write_snapshot_and_manifest(self.manifest.clone())?;
-        self.checkpoints += 1;
+        let pending = self.begin_checkpoint()?;
+        let written = pending.write()?;
+        self.finish_checkpoint(written);
         Ok(())
     }
 
-    /// Write a snapshot of the current index, then commit `manifest` naming it.
-    pub(crate) fn write_snapshot_and_manifest(&mut self, mut manifest: Manifest) -> Result<()> {
+    /// Checkpoint phase 1 (`&self`: in the concurrent wrapper, under the shared lock):
+    /// encode the indexes and prepare the next MANIFEST. Only one checkpoint, compaction
+    /// or keyspace creation may be in progress at a time.
+    pub fn begin_checkpoint(&self) -> Result<PendingCheckpoint> {
+        self.begin_checkpoint_with(|_| {})
+    }
+
+    /// `begin_checkpoint` with a change to the MANIFEST committed along with it.
+    pub(crate) fn begin_checkpoint_with(
+        &self,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> Result<PendingCheckpoint> {
+        self.ensure_writable()?;
         let covered_seq = self.applied_seq;
-        let number = manifest.next_snapshot_number;
-        let path = layout::snapshot_path(&self.dir, number);
         let indexes: Vec<(KeyspaceId, &alexdb_alex::AlexMap<u64>)> = self
             .keyspaces
             .iter()
             .map(|state| (state.handle.id, &state.index))
             .collect();
-        crate::snapshot::write(&path, covered_seq, &self.segments.live_table(), &indexes)?;
-        let previous = manifest.snapshot;
+        let body = crate::snapshot::encode(covered_seq, &self.segments.live_table(), &indexes);
+        let mut manifest = self.manifest.clone();
+        edit(&mut manifest);
+        let number = manifest.next_snapshot_number;
+        let previous = manifest.snapshot.map(|snapshot| snapshot.number);
         manifest.snapshot = Some(crate::manifest::SnapshotRef {
             number,
             covered_seq,
         });
         manifest.next_snapshot_number = number + 1;
-        manifest.store(&self.dir)?;
-        self.manifest = manifest;
+        Ok(PendingCheckpoint {
+            dir: self.dir.clone(),
+            body,
+            manifest,
+            previous,
+        })
+    }
+
+    /// Checkpoint phase 3 (`&mut self`, no I/O): adopt the committed MANIFEST.
+    pub fn finish_checkpoint(&mut self, written: WrittenCheckpoint) {
+        self.manifest = written.manifest;
         self.bytes_since_checkpoint = 0;
-        if let Some(previous) = previous {
-            layout::remove_if_exists(&layout::snapshot_path(&self.dir, previous.number))?;
-        }
-        Ok(())
+        self.checkpoints += 1;
     }
 
     /// Sync and close, reporting any error that dropping would swallow.
@@ -598,5 +617,45 @@ impl AlexStorage {
         self.wal
             .as_ref()
             .ok_or(Error::ReadOnly { mode: "read-only" })
+    }
+}
+
+/// A checkpoint whose snapshot is encoded but not yet written (see
+/// [`AlexStorage::begin_checkpoint`]).
+#[derive(Debug)]
+pub struct PendingCheckpoint {
+    dir: PathBuf,
+    body: Vec<u8>,
+    manifest: Manifest,
+    previous: Option<u64>,
+}
+
+/// A checkpoint whose snapshot and MANIFEST are durable, to be adopted with
+/// [`AlexStorage::finish_checkpoint`].
+#[derive(Debug)]
+pub struct WrittenCheckpoint {
+    manifest: Manifest,
+}
+
+impl PendingCheckpoint {
+    /// Checkpoint phase 2 (no lock needed): write the snapshot, commit the MANIFEST
+    /// naming it, remove the previous snapshot. The log must be durable up to the
+    /// covered sequence number before this is called.
+    pub fn write(self) -> Result<WrittenCheckpoint> {
+        let snapshot = self
+            .manifest
+            .snapshot
+            .expect("begin_checkpoint always names the new snapshot");
+        crate::snapshot::write(
+            &layout::snapshot_path(&self.dir, snapshot.number),
+            &self.body,
+        )?;
+        self.manifest.store(&self.dir)?;
+        if let Some(previous) = self.previous {
+            layout::remove_if_exists(&layout::snapshot_path(&self.dir, previous))?;
+        }
+        Ok(WrittenCheckpoint {
+            manifest: self.manifest,
+        })
     }
 }

@@ -1,0 +1,506 @@
+//! The handle: reads under the shared lock, writes through the log's group commit, and
+//! maintenance that keeps I/O out of the exclusive lock. See the crate docs.
+
+use crate::metrics::{Metrics, MetricsSnapshot, OpKind};
+use alexdb_engine::codec::{self, DEFAULT_KEYSPACE, KeyspaceId, TAG_DELETE, TAG_PUT};
+use alexdb_engine::{
+    AccessMode, AlexStorage, CatchUpReport, CompactionReport, Config, Error, Keyspace,
+    PublishedBatch, Result, StorageStats, WriteBatch,
+};
+use alexdb_wal::{CommitReceipt, Entry, Publish, Wal};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::ops::RangeBounds;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A thread-safe handle to a store. Cloning is cheap (an `Arc`); all clones share the
+/// store, its log and its metrics.
+#[derive(Clone, Debug)]
+pub struct ConcurrentAlexStorage {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    storage: RwLock<AlexStorage>,
+    /// The log (read-write stores only); committing never takes `storage`'s lock.
+    wal: Option<Arc<Wal>>,
+    mode: AccessMode,
+    max_value_len: u64,
+    auto_compact: bool,
+    metrics: Metrics,
+    /// Serializes checkpoints, compactions and keyspace creation (the MANIFEST writers).
+    maintenance: Mutex<()>,
+    /// Set if a durable group could not be applied to the indexes: they may lag the log,
+    /// so every later write fails until the store is reopened.
+    failure: Mutex<Option<String>>,
+    /// For each applied tombstone, whether its key existed; taken by its committer.
+    delete_outcomes: Mutex<HashMap<u64, bool>>,
+    /// The last error of an automatic checkpoint or compaction, if any.
+    maintenance_error: Mutex<Option<String>>,
+}
+
+impl Publish for Shared {
+    /// Called by the group leader once the group is durable: apply it, whole and in log
+    /// order, under the exclusive lock.
+    fn publish(&self, group: &[PublishedBatch<'_>]) {
+        let mut outcomes = Vec::new();
+        let applied = self
+            .storage
+            .write()
+            .apply_published(group, &mut |seq, existed| outcomes.push((seq, existed)));
+        if !outcomes.is_empty() {
+            self.delete_outcomes.lock().extend(outcomes);
+        }
+        if let Err(error) = applied {
+            *self.failure.lock() = Some(error.to_string());
+        }
+    }
+}
+
+impl Shared {
+    fn check_failure(&self) -> Result<()> {
+        match &*self.failure.lock() {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn writer(&self) -> Result<&Arc<Wal>> {
+        self.wal.as_ref().ok_or(Error::ReadOnly {
+            mode: match self.mode {
+                AccessMode::Secondary => "secondary",
+                _ => "read-only",
+            },
+        })
+    }
+}
+
+impl ConcurrentAlexStorage {
+    /// Open (creating if missing) with [`Config::production`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<ConcurrentAlexStorage> {
+        ConcurrentAlexStorage::open_with(dir, Config::default())
+    }
+
+    /// Open (creating if missing) with `config`.
+    pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<ConcurrentAlexStorage> {
+        Ok(ConcurrentAlexStorage::wrap(AlexStorage::open_with(
+            dir, config,
+        )?))
+    }
+
+    /// Open a consistent read-only view of a store another process may be writing.
+    pub fn open_readonly(dir: impl AsRef<Path>) -> Result<ConcurrentAlexStorage> {
+        Ok(ConcurrentAlexStorage::wrap(AlexStorage::open_readonly(
+            dir,
+        )?))
+    }
+
+    /// Open a secondary that follows a writer in another process with `catch_up`.
+    pub fn open_secondary(dir: impl AsRef<Path>) -> Result<ConcurrentAlexStorage> {
+        Ok(ConcurrentAlexStorage::wrap(AlexStorage::open_secondary(
+            dir,
+        )?))
+    }
+
+    /// Share an already open store.
+    pub fn wrap(storage: AlexStorage) -> ConcurrentAlexStorage {
+        let shared = Shared {
+            wal: storage.wal().cloned(),
+            mode: storage.access_mode(),
+            max_value_len: storage.config().max_value_len,
+            auto_compact: storage.config().auto_compact,
+            storage: RwLock::new(storage),
+            metrics: Metrics::default(),
+            maintenance: Mutex::new(()),
+            failure: Mutex::new(None),
+            delete_outcomes: Mutex::new(HashMap::new()),
+            maintenance_error: Mutex::new(None),
+        };
+        ConcurrentAlexStorage {
+            shared: Arc::new(shared),
+        }
+    }
+
+    fn measured<T>(&self, kind: OpKind, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let timer = self.shared.metrics.start(kind);
+        let outcome = work();
+        self.shared.metrics.finish(timer, &outcome);
+        outcome
+    }
+
+    // ----- reads (shared lock) ---------------------------------------------------------
+
+    /// The value of `key` (default keyspace), copied.
+    pub fn get(&self, key: i64) -> Result<Option<Vec<u8>>> {
+        self.measured(OpKind::Get, || {
+            Ok(self.shared.storage.read().get(key)?.map(<[u8]>::to_vec))
+        })
+    }
+
+    /// Hand the value of `key` to `f` without copying; `f` runs under the shared lock,
+    /// so keep it short.
+    pub fn get_with<R>(&self, key: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        self.measured(OpKind::Get, || {
+            Ok(self.shared.storage.read().get(key)?.map(f))
+        })
+    }
+
+    /// The value of `key` in `keyspace`, copied.
+    pub fn get_in(&self, keyspace: &Keyspace, key: i64) -> Result<Option<Vec<u8>>> {
+        self.measured(OpKind::Get, || {
+            Ok(self
+                .shared
+                .storage
+                .read()
+                .get_in(keyspace, key)?
+                .map(<[u8]>::to_vec))
+        })
+    }
+
+    /// `get_with` in `keyspace`.
+    pub fn get_with_in<R>(
+        &self,
+        keyspace: &Keyspace,
+        key: i64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>> {
+        self.measured(OpKind::Get, || {
+            Ok(self.shared.storage.read().get_in(keyspace, key)?.map(f))
+        })
+    }
+
+    /// Up to `limit` keys and values of `range` (default keyspace), in key order.
+    pub fn range_collect(
+        &self,
+        range: impl RangeBounds<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<u8>)>> {
+        let keyspace = self.default_keyspace();
+        self.range_collect_in(&keyspace, range, limit)
+    }
+
+    /// Up to `limit` keys and values of `range` in `keyspace`, in key order.
+    pub fn range_collect_in(
+        &self,
+        keyspace: &Keyspace,
+        range: impl RangeBounds<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<u8>)>> {
+        self.measured(OpKind::Scan, || {
+            let storage = self.shared.storage.read();
+            storage
+                .range_in(keyspace, range)?
+                .take(limit)
+                .map(|item| item.map(|(key, value)| (key, value.to_vec())))
+                .collect()
+        })
+    }
+
+    /// Visit keys and values of `range` in key order until `f` returns `false`. Runs under
+    /// the shared lock: writers' groups wait until it returns.
+    pub fn scan(
+        &self,
+        range: impl RangeBounds<i64>,
+        f: impl FnMut(i64, &[u8]) -> bool,
+    ) -> Result<()> {
+        let keyspace = self.default_keyspace();
+        self.scan_in(&keyspace, range, f)
+    }
+
+    /// `scan` in `keyspace`.
+    pub fn scan_in(
+        &self,
+        keyspace: &Keyspace,
+        range: impl RangeBounds<i64>,
+        mut f: impl FnMut(i64, &[u8]) -> bool,
+    ) -> Result<()> {
+        self.measured(OpKind::Scan, || {
+            let storage = self.shared.storage.read();
+            for item in storage.range_in(keyspace, range)? {
+                let (key, value) = item?;
+                if !f(key, value) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Keys in the default keyspace.
+    pub fn len(&self) -> usize {
+        self.shared.storage.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    // ----- writes (group commit, no store lock while syncing) --------------------------
+
+    /// Insert or overwrite `key` (default keyspace).
+    pub fn insert(&self, key: i64, value: &[u8]) -> Result<()> {
+        self.measured(OpKind::Insert, || self.put(DEFAULT_KEYSPACE, key, value))
+    }
+
+    /// Insert or overwrite `key` in `keyspace`.
+    pub fn insert_in(&self, keyspace: &Keyspace, key: i64, value: &[u8]) -> Result<()> {
+        self.measured(OpKind::Insert, || {
+            self.shared.storage.read().len_in(keyspace)?;
+            self.put(keyspace.id(), key, value)
+        })
+    }
+
+    fn put(&self, keyspace: KeyspaceId, key: i64, value: &[u8]) -> Result<()> {
+        self.check_value_len(key, value.len())?;
+        let head = codec::encode_head(keyspace, key);
+        self.commit(&[Entry {
+            tag: TAG_PUT,
+            head: &head,
+            body: value,
+        }])?;
+        Ok(())
+    }
+
+    /// Insert or overwrite all `entries` atomically (default keyspace).
+    pub fn insert_batch(&self, entries: &[(i64, &[u8])]) -> Result<()> {
+        self.measured(OpKind::Batch, || {
+            for (key, value) in entries {
+                self.check_value_len(*key, value.len())?;
+            }
+            let heads: Vec<[u8; codec::HEAD_LEN]> = entries
+                .iter()
+                .map(|(key, _)| codec::encode_head(DEFAULT_KEYSPACE, *key))
+                .collect();
+            let log_entries: Vec<Entry<'_>> = entries
+                .iter()
+                .zip(&heads)
+                .map(|((_, value), head)| Entry {
+                    tag: TAG_PUT,
+                    head,
+                    body: value,
+                })
+                .collect();
+            self.commit(&log_entries)?;
+            Ok(())
+        })
+    }
+
+    /// Apply a batch of puts and deletes (any keyspaces) atomically.
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        self.measured(OpKind::Batch, || {
+            self.shared.storage.read().validate_batch(&batch)?;
+            let mut heads = Vec::new();
+            let entries = batch.log_entries(&mut heads);
+            let receipt = self.commit(&entries)?;
+            if batch.has_deletes() {
+                let mut outcomes = self.shared.delete_outcomes.lock();
+                for seq in receipt.first_seq.0..receipt.first_seq.0 + entries.len() as u64 {
+                    outcomes.remove(&seq);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Delete `key` (default keyspace); `true` if it existed when the delete was applied.
+    pub fn delete(&self, key: i64) -> Result<bool> {
+        let keyspace = self.default_keyspace();
+        self.delete_in(&keyspace, key)
+    }
+
+    /// Delete `key` from `keyspace`; `true` if it existed when the delete was applied.
+    /// Deleting a key that is absent writes nothing.
+    pub fn delete_in(&self, keyspace: &Keyspace, key: i64) -> Result<bool> {
+        self.measured(OpKind::Delete, || {
+            if !self.shared.storage.read().contains_key_in(keyspace, key)? {
+                return Ok(false);
+            }
+            let head = codec::encode_head(keyspace.id(), key);
+            let receipt = self.commit(&[Entry {
+                tag: TAG_DELETE,
+                head: &head,
+                body: &[],
+            }])?;
+            Ok(self
+                .shared
+                .delete_outcomes
+                .lock()
+                .remove(&receipt.first_seq.0)
+                .unwrap_or(false))
+        })
+    }
+
+    fn check_value_len(&self, key: i64, len: usize) -> Result<()> {
+        if len as u64 > self.shared.max_value_len {
+            return Err(Error::ValueTooLarge {
+                key,
+                len: len as u64,
+                max: self.shared.max_value_len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Append, sync per the sync mode, and get applied by the group leader.
+    fn commit(&self, entries: &[Entry<'_>]) -> Result<CommitReceipt> {
+        let wal = self.shared.writer()?;
+        self.shared.check_failure()?;
+        let receipt = self.measured(OpKind::Commit, || {
+            Ok(wal.commit_with(entries, &*self.shared)?)
+        })?;
+        self.shared.check_failure()?;
+        self.maintain_if_due();
+        Ok(receipt)
+    }
+
+    /// Automatic checkpoint (and compaction) once enough log was written, on the writer
+    /// that notices first; others go on.
+    fn maintain_if_due(&self) {
+        if !self.shared.storage.read().checkpoint_due() {
+            return;
+        }
+        let Some(_maintenance) = self.shared.maintenance.try_lock() else {
+            return;
+        };
+        let mut outcome = self.checkpoint_locked();
+        if outcome.is_ok()
+            && self.shared.auto_compact
+            && self.shared.storage.read().has_compaction_work()
+        {
+            outcome = self.compact_locked().map(|_| ());
+        }
+        if let Err(error) = outcome {
+            *self.shared.maintenance_error.lock() = Some(error.to_string());
+        }
+    }
+
+    /// The last error of an automatic checkpoint or compaction (the writes that
+    /// triggered it succeeded regardless).
+    pub fn maintenance_error(&self) -> Option<String> {
+        self.shared.maintenance_error.lock().clone()
+    }
+
+    // ----- keyspaces -------------------------------------------------------------------
+
+    pub fn default_keyspace(&self) -> Keyspace {
+        self.shared.storage.read().default_keyspace()
+    }
+
+    /// The keyspace `name`, created (durably) if missing. Creation writes the MANIFEST
+    /// under the exclusive lock (a rare, short stall for readers).
+    pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
+        if let Ok(keyspace) = self.shared.storage.read().existing_keyspace(name) {
+            return Ok(keyspace);
+        }
+        let _maintenance = self.shared.maintenance.lock();
+        self.shared.storage.write().keyspace(name)
+    }
+
+    /// The keyspace `name`, or `Error::KeyspaceNotFound`.
+    pub fn existing_keyspace(&self, name: &str) -> Result<Keyspace> {
+        self.shared.storage.read().existing_keyspace(name)
+    }
+
+    pub fn keyspaces(&self) -> Vec<Keyspace> {
+        self.shared.storage.read().keyspaces()
+    }
+
+    // ----- maintenance -----------------------------------------------------------------
+
+    /// Write an index snapshot so the next open replays only the log after it. Encodes
+    /// under the shared lock, writes with no lock.
+    pub fn checkpoint(&self) -> Result<()> {
+        let _maintenance = self.shared.maintenance.lock();
+        self.checkpoint_locked()
+    }
+
+    fn checkpoint_locked(&self) -> Result<()> {
+        let wal = self.shared.writer()?;
+        let pending = self.shared.storage.read().begin_checkpoint()?;
+        wal.sync()?;
+        let written = pending.write()?;
+        self.shared.storage.write().finish_checkpoint(written);
+        Ok(())
+    }
+
+    /// Compact segments past the dead-byte threshold while readers and writers go on;
+    /// the exclusive lock is taken only to repoint the indexes and to adopt the MANIFEST.
+    pub fn compact(&self) -> Result<CompactionReport> {
+        let _maintenance = self.shared.maintenance.lock();
+        self.compact_locked()
+    }
+
+    fn compact_locked(&self) -> Result<CompactionReport> {
+        let wal = self.shared.writer()?;
+        if self.shared.storage.read().active_segment_worth_sealing() {
+            wal.roll()?;
+        }
+        let Some(mut choice) = self.shared.storage.read().choose_compaction()? else {
+            return Ok(CompactionReport::default());
+        };
+        for victim in 0..choice.victim_count() {
+            self.shared
+                .storage
+                .read()
+                .choose_survivors(&mut choice, victim)?;
+        }
+        let plan = choice.copy()?;
+        let installed = self.shared.storage.write().install_compaction(plan)?;
+        let pending = self
+            .shared
+            .storage
+            .read()
+            .begin_compaction_commit(&installed)?;
+        wal.sync()?;
+        let written = pending.write()?;
+        {
+            let mut storage = self.shared.storage.write();
+            storage.finish_checkpoint(written);
+            storage.compaction_done();
+        }
+        installed.retire_victims()
+    }
+
+    /// Make every acknowledged write durable now.
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.shared.writer()?.sync()?)
+    }
+
+    /// Secondary stores: apply what the writer appended since the last call. After it
+    /// returns, every write the writer acknowledged before the call is visible (I-8).
+    pub fn catch_up(&self) -> Result<CatchUpReport> {
+        self.measured(OpKind::CatchUp, || self.shared.storage.write().catch_up())
+    }
+
+    // ----- introspection ---------------------------------------------------------------
+
+    pub fn stats(&self) -> StorageStats {
+        self.shared.storage.read().stats()
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.metrics.snapshot()
+    }
+
+    pub fn access_mode(&self) -> AccessMode {
+        self.shared.mode
+    }
+
+    /// Run `f` with shared access to the underlying store.
+    pub fn with_storage<R>(&self, f: impl FnOnce(&AlexStorage) -> R) -> R {
+        f(&self.shared.storage.read())
+    }
+
+    /// Sync (read-write stores) and report errors that dropping would swallow. Other
+    /// clones stay usable.
+    pub fn close(self) -> Result<()> {
+        if self.shared.wal.is_some() {
+            self.sync()?;
+        }
+        Ok(())
+    }
+}

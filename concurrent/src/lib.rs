@@ -1,0 +1,21 @@
+//! `ConcurrentAlexStorage`: a cheap-to-clone, `Send + Sync` handle over
+//! `Arc<parking_lot::RwLock<AlexStorage>>` for many threads, plus read-only and
+//! secondary access from other processes, and metrics.
+//!
+//! Write path (invariant I-7): a writer validates under the shared lock, then enters the
+//! log's group commit *without* any store lock. The group's leader appends and syncs the
+//! group, and only then takes the exclusive lock to apply the whole group to the indexes,
+//! in log order, before anyone in the group returns. So under `SyncMode::Full` nothing is
+//! visible before it is durable, and no reader ever waits on an fsync.
+//!
+//! Maintenance (checkpoint, compaction, keyspace creation) is serialized by its own
+//! mutex and does its I/O outside the exclusive lock: a checkpoint encodes the indexes
+//! under the shared lock and writes with no lock; a compaction chooses under the shared
+//! lock one victim at a time, copies with no lock, and takes the exclusive lock only to
+//! repoint the indexes and, later, to adopt the committed MANIFEST (no I/O).
+
+mod handle;
+pub mod metrics;
+
+pub use handle::ConcurrentAlexStorage;
+pub use metrics::{LatencySummary, MetricsSnapshot, OpKind, OpSnapshot};
