@@ -171,7 +171,7 @@ impl Shared {
         first_seq: u64,
         last_seq: u64,
         publisher: &dyn Publish,
-    ) -> Vec<Location> {
+    ) -> Result<Vec<Location>> {
         let mut state = self.publish_lock.lock();
         if state.published_upto < last_seq {
             let watermark = match self.options.sync_mode {
@@ -191,7 +191,15 @@ impl Shared {
                 })
                 .collect();
             if !batches.is_empty() {
-                publisher.publish(&batches);
+                let published = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    publisher.publish(&batches)
+                }));
+                if let Err(panic) = published {
+                    // The group is lost to the index: refuse everything from now on.
+                    self.poison("the publisher panicked".into());
+                    drop(state);
+                    std::panic::resume_unwind(panic);
+                }
             }
             drop(batches);
             if let Some(last) = group.last() {
@@ -205,9 +213,15 @@ impl Shared {
                 state.done.insert(batch.first_seq, batch.locations);
             }
         }
-        state
-            .done
-            .remove(&first_seq)
-            .expect("a durable queued batch is published by the first committer that needs it")
+        match state.done.remove(&first_seq) {
+            Some(locations) => Ok(locations),
+            // Only when an earlier publisher panicked with this batch in its group.
+            None => {
+                self.check_poison()?;
+                Err(Error::Poisoned {
+                    cause: "batch lost by a panicking publisher".into(),
+                })
+            }
+        }
     }
 }

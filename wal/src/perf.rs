@@ -117,3 +117,37 @@ fn perf_recovery_scan() {
         bytes as f64 / elapsed.as_secs_f64() / 1e9
     );
 }
+
+/// The engine's `insert_batch` of 10M entries (~1.3 GB) must work as one batch.
+#[test]
+#[ignore = "big: 1.3 GB of log; run explicitly"]
+fn perf_ten_million_entry_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = WalOptions {
+        sync_mode: SyncMode::Full,
+        ..WalOptions::default()
+    };
+    let (wal, _) = Wal::open(dir.path(), options.clone()).expect("open");
+    let body = payload();
+    let entries: Vec<Entry<'_>> = (0..10_000_000)
+        .map(|_| Entry {
+            tag: 1,
+            head: &[],
+            body: &body,
+        })
+        .collect();
+    let started = Instant::now();
+    let receipt = wal.commit(&entries).expect("commit");
+    let elapsed = started.elapsed();
+    assert_eq!(receipt.locations.len(), 10_000_000);
+    println!(
+        "10M-entry batch: {} MB over {} segments in {elapsed:?}",
+        wal.stats().bytes_appended / 1_000_000,
+        wal.segments().len()
+    );
+    drop(wal);
+    let started = Instant::now();
+    let (_, report) = Wal::open(dir.path(), options).expect("reopen");
+    assert_eq!((report.records, report.batches), (10_000_000, 1));
+    println!("reopen: {:?}", started.elapsed());
+}

@@ -558,7 +558,8 @@ fn follower_crosses_gaps_that_existed_when_it_opened() {
     }
     wal.commit(&[entry(b"last")]).expect("commit");
     let ids: Vec<SegmentId> = wal.segments().iter().map(|s| s.id()).collect();
-    wal.retire(&[ids[1], ids[2]]).expect("retire the middle (as compaction does)");
+    wal.retire(&[ids[1], ids[2]])
+        .expect("retire the middle (as compaction does)");
     let mut follower = LogFollower::open(dir.path(), Seq(0)).expect("follower");
     let mut seen = Vec::new();
     let last = follower
@@ -576,4 +577,26 @@ fn follower_crosses_gaps_that_existed_when_it_opened() {
     wal.retire(&[ids[3]]).expect("retire");
     let outcome = fresh.poll(&mut |_| Ok(()));
     assert!(matches!(outcome, Err(Error::SegmentGone(_))), "{outcome:?}");
+}
+
+struct PanickingPublisher;
+
+impl Publish for PanickingPublisher {
+    fn publish(&self, _group: &[PublishedBatch<'_>]) {
+        panic!("index applier bug");
+    }
+}
+
+#[test]
+fn a_panicking_publisher_poisons_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wal.commit_with(&[entry(b"a")], &PanickingPublisher)
+    }));
+    assert!(outcome.is_err(), "the publisher's panic reaches its caller");
+    assert!(matches!(
+        wal.commit(&[entry(b"b")]),
+        Err(Error::Poisoned { .. })
+    ));
 }

@@ -109,10 +109,19 @@ impl Shared {
         let last_seq = state.last_seq;
         self.last_seq.store(last_seq, Ordering::Release);
         if queue_for_publish {
+            // The locations travel through the queue and come back from `publish_through`.
+            let CommitReceipt {
+                first_seq,
+                locations,
+            } = receipt;
             self.publish_queue.lock().push_back(PendingBatch {
-                first_seq: receipt.first_seq.0,
+                first_seq: first_seq.0,
                 last_seq,
-                locations: receipt.locations.clone(),
+                locations,
+            });
+            return Ok(CommitReceipt {
+                first_seq,
+                locations: Vec::new(),
             });
         }
         Ok(receipt)
@@ -300,8 +309,9 @@ impl Wal {
         let first_seq = receipt.first_seq.0;
         let last_seq = first_seq + entries.len() as u64 - 1;
         self.shared.after_append(last_seq)?;
-        drop(receipt);
-        let locations = self.shared.publish_through(first_seq, last_seq, publisher);
+        let locations = self
+            .shared
+            .publish_through(first_seq, last_seq, publisher)?;
         Ok(CommitReceipt {
             first_seq: Seq(first_seq),
             locations,
