@@ -1,0 +1,521 @@
+//! LevelDB's `db_bench` benchmarks with its conventions: `--num` entries, 100-byte values,
+//! one result line per benchmark in `micros/op` (thread time per operation, so it is the
+//! mean latency) and `MB/s` (key + value bytes over wall time), `(found of asked)` for
+//! random reads. `fill*` benchmarks start from a fresh database; the others use the one
+//! the previous benchmark left. Keys are `i64` (8 bytes), not LevelDB's 16-byte strings.
+//!
+//! `fillsync` writes `num / 1000` entries to a store opened with `SyncMode::Full`; the
+//! other writes are unsynced (`SyncMode::Off`), as db_bench's default `sync = false`.
+
+use crate::cli::error::{CliError, CliResult};
+use crate::cli::histogram::{Latency, LatencySummary};
+use crate::cli::progress::Progress;
+use crate::cli::store::{EngineKind, KvStore, SyncSetting, open_store};
+use crate::cli::workload::runner::{Outcome, RunStats, Status, run_threads};
+use crate::cli::workload::{make_value, value_matches};
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Every benchmark this command knows.
+pub const BENCHMARKS: &[&str] = &[
+    "fillseq",
+    "fillrandom",
+    "fillsync",
+    "overwrite",
+    "readrandom",
+    "readseq",
+    "readmissing",
+    "readwhilewriting",
+    "deleterandom",
+    "deleteseq",
+    "compact",
+    "stats",
+];
+
+/// Keys per `scan` call of `readseq`.
+const READSEQ_CHUNK: usize = 100;
+/// Key bytes counted in MB/s.
+const KEY_BYTES: u64 = 8;
+
+#[derive(Clone, Debug)]
+pub struct DbBenchOptions {
+    pub benchmarks: Vec<String>,
+    pub num: u64,
+    pub reads: u64,
+    pub value_size: usize,
+    pub threads: usize,
+    pub histogram: bool,
+    pub seed: u64,
+    pub engine: EngineKind,
+}
+
+/// One benchmark's result line.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    pub benchmark: String,
+    pub ops: u64,
+    pub micros_per_op: f64,
+    pub mb_per_s: Option<f64>,
+    pub message: String,
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+    #[serde(skip)]
+    pub buckets: Vec<(f64, u64, f64)>,
+}
+
+/// Split and check a `--benchmarks` list.
+pub fn parse_benchmarks(list: &str) -> CliResult<Vec<String>> {
+    let names: Vec<String> = list
+        .split(',')
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in &names {
+        if !BENCHMARKS.contains(&name.as_str()) {
+            return Err(CliError::Usage(format!(
+                "unknown benchmark {name:?}; known: {}",
+                BENCHMARKS.join(", ")
+            )));
+        }
+    }
+    if names.is_empty() {
+        return Err(CliError::Usage("--benchmarks is empty".to_string()));
+    }
+    Ok(names)
+}
+
+/// The header db_bench prints before the results.
+pub fn header(options: &DbBenchOptions, store: &str) -> String {
+    let raw_mb = (KEY_BYTES + options.value_size as u64) as f64 * options.num as f64 / 1048576.0;
+    format!(
+        "{store}:    alexdb {}\nKeys:       {KEY_BYTES} bytes each\nValues:     {} bytes each\nEntries:    {}\nRawSize:    {raw_mb:.1} MB (estimated)\n------------------------------------------------",
+        env!("CARGO_PKG_VERSION"),
+        options.value_size,
+        options.num
+    )
+}
+
+/// One result in db_bench's format: `name : x micros/op; y MB/s (message)`.
+pub fn render(result: &BenchResult, histogram: bool) -> String {
+    let rate = result
+        .mb_per_s
+        .map(|mb| format!(" {mb:6.1} MB/s"))
+        .unwrap_or_default();
+    let message = if result.message.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", result.message)
+    };
+    let mut text = format!(
+        "{:<12} : {:11.3} micros/op;{rate}{message}",
+        result.benchmark, result.micros_per_op
+    );
+    if histogram && result.latency.count > 0 {
+        let latency = &result.latency;
+        text.push_str(&format!(
+            "\nMicroseconds per op:\nCount: {}  Average: {:.4}\nMedian: {:.4}  P95: {:.4}  P99: {:.4}  Max: {:.4}\n------------------------------------------------------",
+            latency.count, latency.latency_us_mean, latency.latency_us_p50, latency.latency_us_p95, latency.latency_us_p99, latency.latency_us_max
+        ));
+        let mut previous = 0.0;
+        for (upper, count, cumulative) in &result.buckets {
+            let share = *count as f64 * 100.0 / latency.count as f64;
+            let bar = "#".repeat((share / 5.0).round() as usize);
+            text.push_str(&format!(
+                "\n[ {previous:>10.3}, {upper:>10.3} ) {count:>9} {share:>7.3}% {:>8.3}% {bar}",
+                cumulative * 100.0
+            ));
+            previous = *upper;
+        }
+    }
+    text
+}
+
+/// The database the benchmarks share; `fill*` replace it with a fresh one.
+struct Bench<'a> {
+    base: &'a Path,
+    options: &'a DbBenchOptions,
+    store: Option<Box<dyn KvStore>>,
+    generation: u32,
+    show_progress: bool,
+}
+
+impl Bench<'_> {
+    fn fresh(&mut self, sync: SyncSetting) -> CliResult<&dyn KvStore> {
+        self.store = None;
+        self.generation += 1;
+        let dir = self.base.join(format!("db-{}", self.generation));
+        let store = open_store(self.options.engine, &dir, sync)
+            .map_err(|error| CliError::store(format!("opening {}", dir.display()), error))?;
+        Ok(&**self.store.insert(store))
+    }
+
+    fn existing(&mut self) -> CliResult<&dyn KvStore> {
+        if self.store.is_none() {
+            return self.fresh(SyncSetting::Off);
+        }
+        Ok(self
+            .store
+            .as_deref()
+            .expect("checked just above that a store is open"))
+    }
+}
+
+/// Run the benchmarks in order in `base` (a directory this call may fill), calling
+/// `on_result` after each.
+pub fn run(
+    base: &Path,
+    options: &DbBenchOptions,
+    show_progress: bool,
+    mut on_result: impl FnMut(&BenchResult),
+) -> CliResult<Vec<BenchResult>> {
+    let mut bench = Bench {
+        base,
+        options,
+        store: None,
+        generation: 0,
+        show_progress,
+    };
+    let mut results = Vec::new();
+    for (index, name) in options.benchmarks.iter().enumerate() {
+        let seed = options.seed.wrapping_add(index as u64 * 1000);
+        let result = run_one(&mut bench, name, seed)?;
+        on_result(&result);
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Make the temporary base directory of a run, or use `dir` (must be empty or new).
+pub fn base_dir(dir: Option<&Path>) -> CliResult<(Option<tempfile::TempDir>, PathBuf)> {
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| CliError::io(dir, source))?;
+            let mut entries = std::fs::read_dir(dir).map_err(|source| CliError::io(dir, source))?;
+            if entries.next().is_some() {
+                return Err(CliError::Usage(format!(
+                    "--dir {}: the directory is not empty",
+                    dir.display()
+                )));
+            }
+            Ok((None, dir.to_path_buf()))
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("alexdb-bench-")
+                .tempdir()
+                .map_err(|source| CliError::io(std::env::temp_dir(), source))?;
+            let path = temp.path().to_path_buf();
+            Ok((Some(temp), path))
+        }
+    }
+}
+
+fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResult> {
+    let options = bench.options;
+    let num = options.num;
+    let show = bench.show_progress;
+    let entry_bytes = KEY_BYTES + options.value_size as u64;
+    let label = name.to_string();
+    let fail = |error| CliError::store(format!("benchmark {name}"), error);
+    let (stats, bytes, message): (RunStats, u64, String) = match name {
+        "fillseq" | "fillrandom" | "fillsync" | "overwrite" => {
+            let sync = if name == "fillsync" {
+                SyncSetting::Full
+            } else {
+                SyncSetting::Off
+            };
+            let store = if name == "overwrite" {
+                bench.existing()?
+            } else {
+                bench.fresh(sync)?
+            };
+            let ops = if name == "fillsync" {
+                (num / 1000).max(1)
+            } else {
+                num
+            };
+            let sequential = name == "fillseq";
+            let progress = Progress::start(show, Some(ops), label);
+            let stats = run_threads(1, ops, seed, progress.bar(), |_| {
+                let mut next: i64 = 0;
+                let mut value = Vec::with_capacity(options.value_size);
+                move |rng: &mut StdRng| {
+                    let key = if sequential {
+                        next
+                    } else {
+                        rng.gen_range(0..num as i64)
+                    };
+                    next += 1;
+                    make_value(key, 0, options.value_size, &mut value);
+                    store.put(key, &value).map_err(fail)?;
+                    Ok(Outcome::new(0, Status::Done))
+                }
+            })?;
+            progress.finish();
+            let bytes = stats.ops * entry_bytes;
+            (
+                stats,
+                bytes,
+                if name == "fillsync" {
+                    format!("({ops} ops)")
+                } else {
+                    String::new()
+                },
+            )
+        }
+        "readrandom" | "readmissing" => {
+            let store = bench.existing()?;
+            let missing = name == "readmissing";
+            let progress = Progress::start(show, Some(options.reads), label);
+            let stats = run_threads(options.threads, options.reads, seed, progress.bar(), |_| {
+                let mut buffer = Vec::new();
+                move |rng: &mut StdRng| {
+                    let key = rng.gen_range(0..num as i64) + if missing { num as i64 } else { 0 };
+                    let found = store.get(key, &mut buffer).map_err(fail)?;
+                    let status = match found {
+                        true if value_matches(key, &buffer) => Status::Hit,
+                        true => {
+                            Status::Anomaly(format!("key {key} returned a value of another key"))
+                        }
+                        false => Status::Miss,
+                    };
+                    Ok(Outcome::new(0, status))
+                }
+            })?;
+            progress.finish();
+            let message = format!("({} of {} found)", stats.hits, stats.ops);
+            (stats, 0, message)
+        }
+        "readseq" => {
+            let store = bench.existing()?;
+            let chunks = options.reads.div_ceil(READSEQ_CHUNK as u64);
+            let progress = Progress::start(show, Some(chunks), label);
+            let keys_read = AtomicU64::new(0);
+            let bytes_read = AtomicU64::new(0);
+            let stats = run_threads(1, chunks, seed, progress.bar(), |_| {
+                let mut next = Some(i64::MIN);
+                let (keys_read, bytes_read) = (&keys_read, &bytes_read);
+                move |_rng: &mut StdRng| {
+                    let Some(start) = next else {
+                        return Ok(Outcome::new(0, Status::Done));
+                    };
+                    let mut last = None;
+                    let mut bytes = 0u64;
+                    let seen = store
+                        .scan(start, READSEQ_CHUNK, &mut |key, value| {
+                            last = Some(key);
+                            bytes += KEY_BYTES + value.len() as u64;
+                        })
+                        .map_err(fail)?;
+                    keys_read.fetch_add(seen as u64, Ordering::Relaxed);
+                    bytes_read.fetch_add(bytes, Ordering::Relaxed);
+                    next = if seen < READSEQ_CHUNK {
+                        None
+                    } else {
+                        last.and_then(|key: i64| key.checked_add(1))
+                    };
+                    Ok(Outcome::new(0, Status::Done))
+                }
+            })?;
+            progress.finish();
+            let mut stats = stats;
+            stats.ops = keys_read.load(Ordering::Relaxed);
+            (stats, bytes_read.load(Ordering::Relaxed), String::new())
+        }
+        "readwhilewriting" => {
+            let store = bench.existing()?;
+            let done = AtomicBool::new(false);
+            let writes = AtomicU64::new(0);
+            let progress = Progress::start(show, Some(options.reads), label);
+            let stats = std::thread::scope(|scope| -> CliResult<RunStats> {
+                let writer = scope.spawn(|| -> CliResult<()> {
+                    let mut rng: StdRng = rand::SeedableRng::seed_from_u64(seed ^ 0xDB);
+                    let mut value = Vec::with_capacity(options.value_size);
+                    while !done.load(Ordering::Relaxed) {
+                        let key = rng.gen_range(0..num as i64);
+                        make_value(key, 1, options.value_size, &mut value);
+                        store.put(key, &value).map_err(fail)?;
+                        writes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(())
+                });
+                let readers =
+                    run_threads(options.threads, options.reads, seed, progress.bar(), |_| {
+                        let mut buffer = Vec::new();
+                        move |rng: &mut StdRng| {
+                            let key = rng.gen_range(0..num as i64);
+                            let found = store.get(key, &mut buffer).map_err(fail)?;
+                            let status = match found {
+                                true if value_matches(key, &buffer) => Status::Hit,
+                                true => Status::Anomaly(format!(
+                                    "key {key} returned a value of another key"
+                                )),
+                                false => Status::Miss,
+                            };
+                            Ok(Outcome::new(0, status))
+                        }
+                    });
+                done.store(true, Ordering::Relaxed);
+                let written = writer.join().unwrap_or_else(|_| {
+                    Err(CliError::Other("the writer thread panicked".to_string()))
+                });
+                let readers = readers?;
+                written?;
+                Ok(readers)
+            })?;
+            progress.finish();
+            let message = format!(
+                "({} of {} found, {} writes meanwhile)",
+                stats.hits,
+                stats.ops,
+                writes.load(Ordering::Relaxed)
+            );
+            (stats, 0, message)
+        }
+        "deleterandom" | "deleteseq" => {
+            let store = bench.existing()?;
+            let sequential = name == "deleteseq";
+            let progress = Progress::start(show, Some(num), label);
+            let stats = run_threads(1, num, seed, progress.bar(), |_| {
+                let mut next: i64 = 0;
+                move |rng: &mut StdRng| {
+                    let key = if sequential {
+                        next
+                    } else {
+                        rng.gen_range(0..num as i64)
+                    };
+                    next += 1;
+                    let existed = store.delete(key).map_err(fail)?;
+                    Ok(Outcome::new(
+                        0,
+                        if existed { Status::Hit } else { Status::Miss },
+                    ))
+                }
+            })?;
+            progress.finish();
+            let message = format!("({} of {} existed)", stats.hits, stats.ops);
+            (stats, 0, message)
+        }
+        "compact" => {
+            let store = bench.existing()?;
+            let progress = Progress::start(show, None, label);
+            let started = Instant::now();
+            let summary = store.compact().map_err(fail)?;
+            let elapsed = started.elapsed();
+            progress.finish();
+            let mut stats = RunStats {
+                ops: 1,
+                wall: elapsed,
+                ..RunStats::default()
+            };
+            stats.latency = Latency::new();
+            stats.latency.record(elapsed);
+            let message = format!(
+                "({} segments -> {}, {:.1} MB reclaimed)",
+                summary.segments_in,
+                summary.segments_out,
+                summary.bytes_reclaimed as f64 / 1e6
+            );
+            (stats, 0, message)
+        }
+        "stats" => {
+            let store = bench.existing()?;
+            let stats = store.stats();
+            let message = format!(
+                "({} keys, live {:.1} MB, dead {:.1} MB, amp {:.2}, {} segments, index {:.1} MB)",
+                stats.keys,
+                stats.live_bytes as f64 / 1e6,
+                stats.dead_bytes as f64 / 1e6,
+                stats.space_amplification,
+                stats.segments,
+                stats.index_bytes as f64 / 1e6
+            );
+            (RunStats::default(), 0, message)
+        }
+        other => return Err(CliError::Usage(format!("unknown benchmark {other:?}"))),
+    };
+    if let Some(first) = &stats.first_anomaly {
+        return Err(CliError::Consistency(format!(
+            "benchmark {name}: {} anomalies, first: {first}",
+            stats.anomalies
+        )));
+    }
+    let threads = if matches!(name, "readrandom" | "readmissing" | "readwhilewriting") {
+        options.threads
+    } else {
+        1
+    };
+    let seconds = stats.wall.as_secs_f64();
+    Ok(BenchResult {
+        benchmark: name.to_string(),
+        ops: stats.ops,
+        micros_per_op: if stats.ops > 0 {
+            seconds * threads as f64 * 1e6 / stats.ops as f64
+        } else {
+            0.0
+        },
+        mb_per_s: (bytes > 0 && seconds > 0.0).then(|| bytes as f64 / 1048576.0 / seconds),
+        message,
+        latency: stats.latency.summary(),
+        buckets: stats.latency.buckets(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_benchmarks_are_refused() {
+        assert!(parse_benchmarks("fillseq, readrandom").is_ok());
+        let error = parse_benchmarks("fillseq,readrandon")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("readrandon") && error.contains("readrandom"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn every_benchmark_runs_small_on_the_baseline() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = DbBenchOptions {
+            benchmarks: BENCHMARKS.iter().map(|name| name.to_string()).collect(),
+            num: 2000,
+            reads: 2000,
+            value_size: 100,
+            threads: 2,
+            histogram: true,
+            seed: 301,
+            engine: EngineKind::Btree,
+        };
+        let mut lines = Vec::new();
+        let results = run(dir.path(), &options, false, |result| {
+            lines.push(render(result, true))
+        })
+        .unwrap();
+        assert_eq!(results.len(), BENCHMARKS.len());
+        let by_name = |name: &str| {
+            results
+                .iter()
+                .find(|result| result.benchmark == name)
+                .unwrap()
+        };
+        assert_eq!(by_name("fillseq").ops, 2000);
+        assert_eq!(by_name("fillsync").ops, 2);
+        assert!(
+            by_name("readmissing")
+                .message
+                .starts_with("(0 of 2000 found)")
+        );
+        // After fillsync wrote 2 keys and overwrite ~1264 distinct ones:
+        assert!(by_name("readseq").ops > 1000, "{:?}", by_name("readseq"));
+        assert!(lines[0].starts_with("fillseq      :"), "{}", lines[0]);
+        assert!(lines[0].contains("MB/s") && lines[0].contains("Microseconds per op"));
+    }
+}
