@@ -81,7 +81,13 @@ impl SegmentFactory<'_> {
             .take_writer()
             .expect("a fresh writable mapping has no writer yet");
         writer.publish(SEGMENT_HEADER_LEN);
-        let segment = Arc::new(Segment::from_parts(path, header, map, Vec::new()));
+        let segment = Arc::new(Segment::from_parts(
+            path,
+            header,
+            map,
+            Vec::new(),
+            Some((0, 0)),
+        ));
         Ok((segment, writer))
     }
 }

@@ -86,6 +86,8 @@ struct SegmentScan {
     /// Non-zero bytes at `valid_end` with no valid record after them in this segment.
     torn: Option<&'static str>,
     has_records: bool,
+    /// (first, highest) sequence numbers of the records kept.
+    seq_bounds: (u64, u64),
 }
 
 /// Cross-segment state of the scan.
@@ -166,6 +168,7 @@ impl Tracker {
     fn scan_segment(&mut self, index: usize, region: &[u8]) -> Result<SegmentScan> {
         let mut offset = SEGMENT_HEADER_LEN;
         let mut has_records = false;
+        let mut seq_bounds = (0, 0);
         loop {
             let header = match probe_record(region, offset) {
                 Probe::Valid(header) => header,
@@ -177,6 +180,7 @@ impl Tracker {
                             data_end: offset,
                             torn: None,
                             has_records,
+                            seq_bounds,
                         });
                     }
                     match find_next_valid(region, offset) {
@@ -191,6 +195,7 @@ impl Tracker {
                                 data_end: nonzero_end(region, offset),
                                 torn: Some(reason),
                                 has_records,
+                                seq_bounds,
                             });
                         }
                     }
@@ -255,6 +260,10 @@ impl Tracker {
             }
             self.records += 1;
             self.last_seq = header.seq;
+            if !has_records {
+                seq_bounds.0 = header.seq;
+            }
+            seq_bounds.1 = header.seq;
             has_records = true;
             offset = end;
         }
@@ -477,8 +486,10 @@ pub(crate) fn recover(
             .writer
             .take()
             .expect("repair mode maps every segment");
-        if scan.data_end > scan.valid_end {
-            // Only the tail segment: other torn ranges were classified as damage above.
+        let truncated_here = tail.is_some_and(|(tail_index, _)| tail_index == index);
+        if truncated_here && scan.data_end > scan.valid_end {
+            // The torn tail (and any incomplete batch): zeroed, so nothing stale can
+            // ever follow the records appended here next.
             writer.zero(scan.valid_end, scan.data_end - scan.valid_end);
         }
         faults.check(FaultPoint::Sync, &candidate.path)?;
@@ -505,6 +516,8 @@ pub(crate) fn recover(
             candidate.header,
             map,
             merged,
+            // The tail segment lost records to truncation: let it rescan itself.
+            (!truncated_here).then_some(scan.seq_bounds),
         )));
         if index + 1 == keep {
             active_writer = Some(writer);

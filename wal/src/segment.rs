@@ -76,21 +76,27 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<(SegmentHeader, u6
 
 impl Segment {
     /// Wrap a mapping whose published region the caller has already established.
+    /// `seq_bounds` are the (first, highest) sequence numbers of its records if the
+    /// caller knows them; `None` scans the published records to find them.
     pub(crate) fn from_parts(
         path: PathBuf,
         header: SegmentHeader,
         map: Arc<SharedMap>,
         skipped: Vec<(u64, u64)>,
+        seq_bounds: Option<(u64, u64)>,
     ) -> Segment {
+        let (first, max) = seq_bounds.unwrap_or((0, 0));
         let segment = Segment {
             path,
             header,
             map,
-            first_record_seq: AtomicU64::new(0),
-            max_seq: AtomicU64::new(0),
+            first_record_seq: AtomicU64::new(first),
+            max_seq: AtomicU64::new(max),
             skipped,
         };
-        segment.refresh_seq_bounds();
+        if seq_bounds.is_none() {
+            segment.refresh_seq_bounds();
+        }
         segment
     }
 
@@ -144,6 +150,7 @@ impl Segment {
             header,
             Arc::new(map),
             Vec::new(),
+            Some((0, 0)),
         ))
     }
 

@@ -26,6 +26,8 @@ pub struct SegmentWriter {
     writer: Option<MapWriter>,
     /// Next write offset (== published length).
     pos: u64,
+    /// (first, highest) sequence numbers appended; (0, 0) while empty.
+    seq_bounds: (u64, u64),
 }
 
 impl std::fmt::Debug for SegmentWriter {
@@ -69,6 +71,7 @@ impl SegmentWriter {
             header,
             writer: Some(writer),
             pos: SEGMENT_HEADER_LEN,
+            seq_bounds: (0, 0),
         })
     }
 
@@ -111,6 +114,10 @@ impl SegmentWriter {
         writer.write(offset, &[&header, head, body, &ZERO_PAD[..pad]]);
         self.pos += stored;
         writer.publish(self.pos);
+        if offset == SEGMENT_HEADER_LEN {
+            self.seq_bounds.0 = seq.0;
+        }
+        self.seq_bounds.1 = self.seq_bounds.1.max(seq.0);
         Ok(offset)
     }
 
@@ -128,7 +135,13 @@ impl SegmentWriter {
         std::fs::rename(&self.temp, &self.path).map_err(|e| io_error(&self.path, e))?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         sync_dir(dir, &Faults::default())?;
-        let segment = Segment::from_parts(self.path.clone(), self.header, map, Vec::new());
+        let segment = Segment::from_parts(
+            self.path.clone(),
+            self.header,
+            map,
+            Vec::new(),
+            Some(self.seq_bounds),
+        );
         Ok(Arc::new(segment))
     }
 }
