@@ -600,3 +600,39 @@ fn a_panicking_publisher_poisons_the_log() {
         Err(Error::Poisoned { .. })
     ));
 }
+
+#[test]
+fn followers_queue_behind_a_slow_leader_and_share_its_successor_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook: FaultHook = Arc::new(|point| {
+        if point == FaultPoint::Sync {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        Ok(())
+    });
+    let opts = WalOptions {
+        fault_hook: Some(hook),
+        ..options(SyncMode::Full)
+    };
+    let (wal, _) = Wal::open(dir.path(), opts).expect("open");
+    let before = wal.stats().syncs;
+    std::thread::scope(|scope| {
+        for t in 0..8u8 {
+            let wal = &wal;
+            scope.spawn(move || {
+                let receipt = wal.commit(&[entry(&[t])]).expect("commit");
+                assert!(
+                    wal.durable_seq() >= receipt.first_seq,
+                    "acknowledged only when durable"
+                );
+            });
+        }
+    });
+    let stats = wal.stats();
+    assert_eq!(wal.durable_seq(), Seq(8));
+    assert!(
+        stats.syncs - before < 8,
+        "8 commits shared syncs: {stats:?}"
+    );
+    assert!(stats.max_group_size >= 2, "{stats:?}");
+}
