@@ -636,3 +636,14 @@ fn followers_queue_behind_a_slow_leader_and_share_its_successor_sync() {
     );
     assert!(stats.max_group_size >= 2, "{stats:?}");
 }
+
+#[test]
+fn handles_are_thread_safe() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Wal>();
+    send_sync::<Segment>();
+    send_sync::<Arc<Segment>>();
+    send::<LogFollower>();
+    send::<SegmentWriter>();
+}

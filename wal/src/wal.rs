@@ -206,8 +206,13 @@ impl Wal {
     /// segment id found in `dir` is respected by the id allocator.
     pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, RecoveryReport)> {
         validate(&options)?;
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
         let faults = Faults::new(options.fault_hook.clone());
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent, &faults)?;
+            }
+        }
         let recovered = recover(dir, options.recovery_mode, true, &faults)?;
         let mut report = recovered.report;
         let last_seq = recovered.last_seq;
