@@ -114,6 +114,9 @@ fn child_process_entry() {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
         return;
     };
+    // The harness may have printed "test child_process_entry ... " without a newline;
+    // start our tagged lines on a line of their own.
+    println!();
     let parts: Vec<&str> = spec.split('|').collect();
     match parts[0] {
         "writer" => run_writer(&WriterPlan::parse(&parts[1..])),
