@@ -7,11 +7,15 @@
 //!   `capacity == 0`).
 //! - The occupancy bitmap alone decides which slots hold keys; `num_keys` is its popcount.
 //!   Occupied keys are strictly increasing by slot.
-//! - Gap fill: a gap holds the key of the next occupied slot to its right, or `i64::MAX`
-//!   when no occupied slot follows. So `keys` is non-decreasing and a plain search on it
-//!   (no bitmap) finds the upper bound of any key. The fill value `i64::MAX` is a real key
-//!   value too; the only search that can be fooled by it is one for `i64::MAX` itself,
-//!   which therefore goes through the bitmap ([`DataNode::last_occupied`]).
+//! - Gap fill: a gap holds the key of the next occupied slot to its right; gaps after the
+//!   last occupied slot (or in a node without keys) hold `i64::MAX`, and gaps before the first
+//!   occupied slot hold `i64::MIN`. So `keys` is non-decreasing and a plain search on it (no
+//!   bitmap) finds the upper bound of any key. Leading gaps hold `i64::MIN` rather than the
+//!   first key so that keys arriving below every key (a prepend-mostly node) can be placed
+//!   next to the first key without rewriting the whole run of leading gaps.
+//! - The fill values `i64::MIN` and `i64::MAX` are real key values too; the only searches
+//!   they can fool are for those two keys, so whether the node holds them is kept in
+//!   `has_min` / `has_max` (never inferred from a key value).
 //! - A gap's payload is some copy of a `V` (payloads are `Copy`), never read as a value.
 
 use crate::model::DataModel;
@@ -52,6 +56,10 @@ pub(crate) struct DataNode<V> {
     pub bitmap: Box<[u64]>,
     pub model: DataModel,
     pub num_keys: usize,
+    /// Whether the node holds the key `i64::MAX` (whose slot the gap fill cannot reveal).
+    pub has_max: bool,
+    /// Whether the node holds the key `i64::MIN`.
+    pub has_min: bool,
     /// Previous and next leaf in key order, or [`NIL`].
     pub prev: u32,
     pub next: u32,
@@ -231,6 +239,8 @@ impl<V: Copy> DataNode<V> {
             bitmap: Box::new([]),
             model: DataModel::ZERO,
             num_keys: 0,
+            has_max: false,
+            has_min: false,
             prev: NIL,
             next: NIL,
             stats: InsertStats::default(),
@@ -276,13 +286,16 @@ impl<V: Copy> DataNode<V> {
             return None;
         }
         if key == i64::MAX {
+            if !self.has_max {
+                return None;
+            }
             return self.last_occupied().filter(|&s| self.keys[s] == key);
         }
         let (upper, _) = upper_bound_from(&self.keys, self.model.predict(key, cap), key);
         // Slot `upper - 1` holds the greatest value <= key. If it equals `key` it is occupied:
-        // a gap equal to `key` would be followed by another slot equal to `key`, and a trailing
-        // gap holds `i64::MAX != key`.
-        if upper > 0 && self.keys[upper - 1] == key {
+        // an interior gap equal to `key` would be followed by another slot equal to `key`, and
+        // leading (trailing) gaps hold `i64::MIN` (`i64::MAX`), checked through `has_min`.
+        if upper > 0 && self.keys[upper - 1] == key && (key != i64::MIN || self.has_min) {
             Some(upper - 1)
         } else {
             None
@@ -316,7 +329,7 @@ impl<V: Copy> DataNode<V> {
             };
         }
         let (upper, iters) = upper_bound_from(&self.keys, predicted, key);
-        if upper > 0 && self.keys[upper - 1] == key {
+        if upper > 0 && self.keys[upper - 1] == key && (key != i64::MIN || self.has_min) {
             Locate::Found(upper - 1)
         } else {
             Locate::Missing {
@@ -371,14 +384,45 @@ impl<V: Copy> DataNode<V> {
             "insert into a full data node (num_keys {} capacity {cap})",
             self.num_keys
         );
-        let right_append = upper >= cap || next_set(&self.bitmap, upper, cap).is_none();
-        let left_append = upper == 0 || prev_set(&self.bitmap, upper).is_none();
-        // Free slots for `key`: [upper, next occupied at/after upper).
-        let next_occ = next_set(&self.bitmap, upper, cap).unwrap_or(cap);
-        let (pos, shifts) = if upper < next_occ {
-            let pos = predicted.clamp(upper, next_occ - 1);
-            // Gaps in [upper, pos) now precede `key`.
-            self.keys[upper..pos].fill(key);
+        // Statistics for append-mostly detection; both are O(1). A key is below every key iff
+        // nothing occupied precedes `upper` (slot `upper - 1` is then a leading gap), and a key
+        // whose upper bound holds `i64::MAX` is above every key but (possibly) `i64::MAX`.
+        let left_append = upper == 0 || !bit(&self.bitmap, upper - 1);
+        let right_append = upper >= cap || self.keys[upper] == i64::MAX;
+        let (pos, shifts) = if upper > 0 && !bit(&self.bitmap, upper - 1) {
+            // Slot `upper - 1` is a leading gap (an interior gap before `upper` would hold a
+            // value > key): `key` is below every key and `upper` is the first occupied slot.
+            // Place it at the prediction within the leading gaps; the gaps between it and
+            // `upper` stop being leading and take the first key's value.
+            let pos = predicted.min(upper - 1);
+            let first_key = self.keys[upper];
+            self.keys[pos + 1..upper].fill(first_key);
+            (pos, 0)
+        } else if upper < cap && !bit(&self.bitmap, upper) {
+            // Free slots for `key`: from `upper` to just before the next occupied slot, which is
+            // the last slot holding the value `keys[upper]` (gaps repeat it). Place `key` at the
+            // prediction if free, else at the nearest free slot, without scanning the bitmap
+            // (a long run of gaps, as in append-mostly nodes, must cost nothing).
+            let value = self.keys[upper];
+            let pos = if predicted <= upper {
+                upper
+            } else if value == i64::MAX && !self.has_max {
+                predicted // All of [upper, cap) is trailing gap.
+            } else if value == i64::MAX {
+                match next_set(&self.bitmap, upper, predicted + 1) {
+                    Some(occupied) => occupied - 1,
+                    None => predicted,
+                }
+            } else if self.keys[predicted] == value {
+                predicted - bit(&self.bitmap, predicted) as usize
+            } else {
+                let last_with_value =
+                    upper + self.keys[upper..predicted].partition_point(|&k| k <= value) - 1;
+                last_with_value - 1
+            };
+            // Gaps in [upper, pos) now precede `key`: leading gaps if nothing precedes them.
+            let fill = if upper == 0 { i64::MIN } else { key };
+            self.keys[upper..pos].fill(fill);
             (pos, 0)
         } else {
             // Slot `upper` is occupied (or `upper == cap`): shift towards the nearest gap.
@@ -408,6 +452,8 @@ impl<V: Copy> DataNode<V> {
         self.vals[pos] = val;
         self.set_bit(pos);
         self.num_keys += 1;
+        self.has_max |= key == i64::MAX;
+        self.has_min |= key == i64::MIN;
         let stats = &mut self.stats;
         stats.inserts = stats.inserts.saturating_add(1);
         stats.search_iters += iters as u64;
@@ -421,15 +467,32 @@ impl<V: Copy> DataNode<V> {
     pub fn remove_at(&mut self, slot: usize) -> V {
         debug_assert!(self.is_occupied(slot));
         let val = self.vals[slot];
+        let key = self.keys[slot];
+        self.has_max &= key != i64::MAX;
+        self.has_min &= key != i64::MIN;
         self.bitmap[slot >> 6] &= !(1u64 << (slot & 63));
-        let fill = if slot + 1 < self.capacity() {
-            self.keys[slot + 1]
-        } else {
-            i64::MAX
-        };
-        let start = prev_set(&self.bitmap, slot).map_or(0, |p| p + 1);
-        self.keys[start..=slot].fill(fill);
         self.num_keys -= 1;
+        let cap = self.capacity();
+        if self.num_keys == 0 {
+            self.keys.fill(i64::MAX);
+            return val;
+        }
+        match prev_set(&self.bitmap, slot) {
+            None => {
+                // `slot` held the first key: it and the gaps up to the next key become leading.
+                let next = next_set(&self.bitmap, slot + 1, cap).expect("num_keys > 0");
+                self.keys[slot..next].fill(i64::MIN);
+            }
+            Some(prev) => {
+                // The gap run (prev, slot] now precedes the next key (or is trailing).
+                let fill = if slot + 1 < cap {
+                    self.keys[slot + 1]
+                } else {
+                    i64::MAX
+                };
+                self.keys[prev + 1..=slot].fill(fill);
+            }
+        }
         val
     }
 
@@ -512,11 +575,15 @@ impl<V: Copy> DataNode<V> {
             }
         }
         shift_sum += (run * run) as f64 / 4.0;
+        let first = next_set(&bitmap, 0, cap).expect("n > 0 keys were placed");
+        keys[..first].fill(i64::MIN);
         node.keys = keys;
         node.vals = vals;
         node.bitmap = bitmap;
         node.model = model;
         node.num_keys = n;
+        node.has_max = pairs[n - 1].0 == i64::MAX;
+        node.has_min = pairs[0].0 == i64::MIN;
         node.expected_iters = (err_log_sum / n as f64) as f32 + 1.0;
         node.expected_shifts = (shift_sum / n as f64) as f32;
         node
@@ -552,12 +619,32 @@ impl<V: Copy> DataNode<V> {
         }
         let popcount: usize = self.bitmap.iter().map(|w| w.count_ones() as usize).sum();
         assert_eq!(
+            self.has_max,
+            self.max_key() == Some(i64::MAX),
+            "data node {id}: has_max flag"
+        );
+        assert_eq!(
             popcount, self.num_keys,
             "data node {id}: num_keys != popcount"
         );
+        assert_eq!(
+            self.has_min,
+            self.min_key() == Some(i64::MIN),
+            "data node {id}: has_min flag"
+        );
+        // A node without keys has only trailing gaps.
+        let first = self.first_occupied().unwrap_or(0);
         let mut fill = i64::MAX;
         let mut prev_key: Option<i64> = None;
         for slot in (0..cap).rev() {
+            if slot < first {
+                assert_eq!(
+                    self.keys[slot],
+                    i64::MIN,
+                    "data node {id}: leading gap {slot} does not hold i64::MIN"
+                );
+                continue;
+            }
             if self.is_occupied(slot) {
                 let k = self.keys[slot];
                 if let Some(p) = prev_key {
