@@ -207,6 +207,7 @@ impl ExperimentOptions {
     fn engine_name(&self) -> &'static str {
         match self.engine {
             EngineKind::Alex => "alexdb",
+            EngineKind::Storage => "alexdb-storage",
             EngineKind::Btree => "btreemap",
         }
     }

@@ -159,6 +159,7 @@ fn db_bench(args: DbBenchArgs, quiet: bool, json: bool) -> CliResult<()> {
     if talk {
         let name = match args.engine {
             store::EngineKind::Alex => "alexdb",
+            store::EngineKind::Storage => "alexdb-storage",
             store::EngineKind::Btree => "btreemap",
         };
         println!("{}", workload::dbbench::header(&options, name));

@@ -6,11 +6,14 @@
 //! called from several threads at once.
 //!
 //! Implementations here:
+//! - [`ConcurrentStore`]: `ConcurrentAlexStorage`, the thread-safe handle (group-commit
+//!   writes, maintenance outside the exclusive lock). The default.
 //! - [`EngineStore`]: `AlexStorage` behind a `std::sync::RwLock` (readers share, writers
-//!   exclude). The concurrent crate's handle will replace it as the default.
+//!   exclude, everything under the lock): what the concurrent handle improves on.
 //! - [`BTreeStore`]: a `BTreeMap<i64, Vec<u8>>` behind a `RwLock`: the in-memory baseline
 //!   of the peer comparisons, and the fast store of the unit tests.
 
+use alexdb_concurrent::ConcurrentAlexStorage;
 use alexdb_engine::{AlexStorage, Config, Result as EngineResult, SyncMode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -72,8 +75,10 @@ pub trait KvStore: Send + Sync {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
-    /// alexdb's `AlexStorage` in a data directory.
+    /// alexdb's `ConcurrentAlexStorage` in a data directory.
     Alex,
+    /// alexdb's `AlexStorage` under a plain `RwLock` (no group commit).
+    Storage,
     /// `BTreeMap` under a `RwLock`, in memory (baseline; `reopen` keeps the data).
     Btree,
 }
@@ -120,9 +125,118 @@ pub fn open_store(
     sync: SyncSetting,
 ) -> EngineResult<Box<dyn KvStore>> {
     Ok(match kind {
-        EngineKind::Alex => Box::new(EngineStore::open(dir, sync.config())?),
+        EngineKind::Alex => Box::new(ConcurrentStore::open(dir, sync.config())?),
+        EngineKind::Storage => Box::new(EngineStore::open(dir, sync.config())?),
         EngineKind::Btree => Box::new(BTreeStore::default()),
     })
+}
+
+// ----- ConcurrentAlexStorage ------------------------------------------------------------
+
+/// `ConcurrentAlexStorage`. The option is `None` only after a failed reopen.
+#[derive(Debug)]
+pub struct ConcurrentStore {
+    dir: PathBuf,
+    config: Config,
+    handle: Option<ConcurrentAlexStorage>,
+}
+
+impl ConcurrentStore {
+    pub fn open(dir: &Path, config: Config) -> EngineResult<ConcurrentStore> {
+        let handle = ConcurrentAlexStorage::open_with(dir, config.clone())?;
+        Ok(ConcurrentStore {
+            dir: dir.to_path_buf(),
+            config,
+            handle: Some(handle),
+        })
+    }
+
+    fn handle(&self) -> EngineResult<&ConcurrentAlexStorage> {
+        self.handle.as_ref().ok_or_else(|| closed_error(&self.dir))
+    }
+}
+
+impl KvStore for ConcurrentStore {
+    fn name(&self) -> &'static str {
+        "alexdb"
+    }
+
+    fn get(&self, key: i64, out: &mut Vec<u8>) -> EngineResult<bool> {
+        out.clear();
+        let found = self
+            .handle()?
+            .get_with(key, |value| out.extend_from_slice(value))?;
+        Ok(found.is_some())
+    }
+
+    fn put(&self, key: i64, value: &[u8]) -> EngineResult<()> {
+        self.handle()?.insert(key, value)
+    }
+
+    fn put_batch(&self, items: &[(i64, &[u8])]) -> EngineResult<()> {
+        self.handle()?.insert_batch(items)
+    }
+
+    fn delete(&self, key: i64) -> EngineResult<bool> {
+        self.handle()?.delete(key)
+    }
+
+    fn scan(&self, start: i64, count: usize, f: &mut dyn FnMut(i64, &[u8])) -> EngineResult<usize> {
+        let mut seen = 0;
+        if count == 0 {
+            return Ok(0);
+        }
+        self.handle()?.scan(start.., |key, value| {
+            f(key, value);
+            seen += 1;
+            seen < count
+        })?;
+        Ok(seen)
+    }
+
+    fn checkpoint(&self) -> EngineResult<()> {
+        self.handle()?.checkpoint()
+    }
+
+    fn compact(&self) -> EngineResult<CompactSummary> {
+        let report = self.handle()?.compact()?;
+        Ok(CompactSummary {
+            segments_in: report.segments_in as u64,
+            segments_out: report.segments_out as u64,
+            bytes_reclaimed: report.bytes_reclaimed,
+            duration: report.duration,
+        })
+    }
+
+    fn reopen(&mut self) -> EngineResult<Duration> {
+        if let Some(handle) = self.handle.take() {
+            handle.close()?;
+        }
+        let started = Instant::now();
+        let handle = ConcurrentAlexStorage::open_with(&self.dir, self.config.clone())?;
+        let elapsed = started.elapsed();
+        self.handle = Some(handle);
+        Ok(elapsed)
+    }
+
+    fn stats(&self) -> StoreStats {
+        match &self.handle {
+            Some(handle) => engine_stats(&handle.stats()),
+            None => StoreStats::default(),
+        }
+    }
+}
+
+fn engine_stats(stats: &alexdb_engine::StorageStats) -> StoreStats {
+    StoreStats {
+        keys: stats.keys as u64,
+        live_bytes: stats.live_bytes,
+        dead_bytes: stats.dead_bytes,
+        space_amplification: stats.space_amplification,
+        segments: stats.segments as u64,
+        file_bytes: stats.file_bytes,
+        index_bytes: stats.index_bytes as u64,
+    }
 }
 
 // ----- AlexStorage -----------------------------------------------------------------------
@@ -191,7 +305,7 @@ macro_rules! with_storage {
 
 impl KvStore for EngineStore {
     fn name(&self) -> &'static str {
-        "alexdb"
+        "alexdb-storage"
     }
 
     fn get(&self, key: i64, out: &mut Vec<u8>) -> EngineResult<bool> {
@@ -275,18 +389,7 @@ impl KvStore for EngineStore {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match guard.as_ref() {
-            Some(storage) => {
-                let stats = storage.stats();
-                StoreStats {
-                    keys: stats.keys as u64,
-                    live_bytes: stats.live_bytes,
-                    dead_bytes: stats.dead_bytes,
-                    space_amplification: stats.space_amplification,
-                    segments: stats.segments as u64,
-                    file_bytes: stats.file_bytes,
-                    index_bytes: stats.index_bytes as u64,
-                }
-            }
+            Some(storage) => engine_stats(&storage.stats()),
             None => StoreStats::default(),
         }
     }
@@ -426,5 +529,14 @@ mod tests {
     #[test]
     fn btree_store_behaves_like_a_map() {
         exercise(&mut BTreeStore::default());
+    }
+
+    #[test]
+    fn engine_stores_behave_like_a_map() {
+        for kind in [EngineKind::Alex, EngineKind::Storage] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = open_store(kind, dir.path(), SyncSetting::Off).unwrap();
+            exercise(&mut *store);
+        }
     }
 }
