@@ -59,7 +59,10 @@ struct Memory {
     context: &'static str,
     excluded: Duration,
     checks: usize,
+    /// Highest heap bytes per key seen while at least 16K keys were held.
     peak_bytes_per_key: f64,
+    /// Highest heap bytes seen while fewer than 16K keys were held.
+    peak_small_bytes: usize,
 }
 
 impl Memory {
@@ -70,6 +73,7 @@ impl Memory {
             excluded: Duration::ZERO,
             checks: 0,
             peak_bytes_per_key: 0.0,
+            peak_small_bytes: 0,
         }
     }
 
@@ -96,10 +100,12 @@ impl Memory {
             self.checks,
             stats
         );
-        if held > 0 {
+        if held * HEAP_BYTES_PER_KEY_MAX >= HEAP_BYTES_SMALL_MAX {
             self.peak_bytes_per_key = self
                 .peak_bytes_per_key
                 .max(stats.heap_bytes as f64 / held as f64);
+        } else {
+            self.peak_small_bytes = self.peak_small_bytes.max(stats.heap_bytes);
         }
         self.checks += 1;
         self.excluded += started.elapsed();
@@ -128,8 +134,9 @@ fn measure<S>(
         if memory.enabled {
             assert!(memory.checks > 0, "{context}: no memory checkpoint ran");
             println!(
-                "{context}: peak heap bytes/key at checkpoints {:.1} ({} checks)",
-                memory.peak_bytes_per_key, memory.checks
+                "{context}: peak at {} checkpoints: {:.1} heap bytes/key with >= 16K keys, \
+                 {} heap bytes with fewer",
+                memory.checks, memory.peak_bytes_per_key, memory.peak_small_bytes
             );
         }
         last = Some(state);

@@ -226,6 +226,16 @@ fn root_growth_on_both_sides() {
         assert_eq!(map.insert(key, 1), model.insert(key, 1));
     }
     assert_matches(&map, &model);
+    // The keys left and right of the loaded domain must have grown the tree on both sides.
+    let stats = map.stats();
+    assert!(
+        stats.domain_growths_left + stats.root_growths_left > 0,
+        "no growth on the left: {stats:?}"
+    );
+    assert!(
+        stats.domain_growths_right + stats.root_growths_right > 0,
+        "no growth on the right: {stats:?}"
+    );
 }
 
 /// Random growth from empty to 200K keys in clustered and uniform regions, then removal of
@@ -248,6 +258,11 @@ fn grow_shrink_to_empty_and_regrow() {
         }
     }
     assert_matches(&map, &model);
+    let grown = map.stats();
+    assert!(
+        grown.expansions + grown.sideways_splits + grown.downward_splits > 0,
+        "200K inserts into an empty map neither expanded nor split a node: {grown:?}"
+    );
     let mut keys: Vec<i64> = model.keys().copied().collect();
     keys.shuffle(&mut rng);
     for (i, &key) in keys.iter().enumerate() {
@@ -260,6 +275,11 @@ fn grow_shrink_to_empty_and_regrow() {
     assert_matches(&map, &model);
     assert!(map.is_empty());
     let stats = map.stats();
+    assert!(
+        stats.contractions + stats.merges + stats.collapses
+            > grown.contractions + grown.merges + grown.collapses,
+        "removing 200K keys neither contracted nor merged a node: {stats:?}"
+    );
     assert!(
         stats.heap_bytes <= 1 << 20,
         "an emptied map holds {} heap bytes (> 1 MiB): {stats:?}",
