@@ -1,7 +1,7 @@
 //! The cost model (ALEX's intra-node cost model, section 4.3 of the paper) and its constants.
 //!
-//! The cost of a data node is `EXP_SEARCH_WEIGHT * (expected exponential-search iterations)
-//! + SHIFTS_WEIGHT * (expected shifts per insert)`; a model node adds `NODE_LOOKUP_WEIGHT`
+//! The cost of a data node is `EXP_SEARCH_WEIGHT` times the expected exponential-search
+//! iterations plus `SHIFTS_WEIGHT` times the expected shifts per insert; a model node adds `NODE_LOOKUP_WEIGHT`
 //! per level traversed and `SIZE_WEIGHT` per byte of structure per key. The expected values
 //! of a candidate node are estimated from a sample of its keys: fit the position model on
 //! the sample, measure the prediction error (in slots) at the sampled keys. Bulk load picks

@@ -610,7 +610,7 @@ impl<V: Copy> DataNode<V> {
             "data node {id}: {} payloads for {cap} slots",
             self.vals.len()
         );
-        if cap % 64 != 0 {
+        if !cap.is_multiple_of(64) {
             assert_eq!(
                 self.bitmap[cap / 64] >> (cap % 64),
                 0,

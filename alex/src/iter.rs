@@ -15,7 +15,8 @@ pub struct Range<'a, V> {
     /// Next slot to examine from the front (inclusive).
     front_leaf: u32,
     front_slot: usize,
-    /// The back examines slots strictly below `back_slot` of `back_leaf`.
+    /// The back examines slots strictly below `back_slot` of `back_leaf`; [`NIL`] until the
+    /// first `next_back` (most scans only go forward, and positioning costs a lookup).
     back_leaf: u32,
     back_slot: usize,
     /// Keys still to yield are in `[lo, hi]`; `done` when that interval is empty.
@@ -85,9 +86,6 @@ impl<'a, V: Copy> Range<'a, V> {
             range.front_leaf = map.leaf_for(lo);
             let node = &map.datas[range.front_leaf as usize];
             range.front_slot = node.lower_bound_slot(lo).unwrap_or(node.capacity());
-            range.back_leaf = map.leaf_for(hi);
-            let node = &map.datas[range.back_leaf as usize];
-            range.back_slot = node.upper_bound_slot(hi).map_or(0, |s| s + 1);
         }
         range
     }
@@ -128,11 +126,16 @@ impl<'a, V> Iterator for Range<'a, V> {
     }
 }
 
-impl<V> DoubleEndedIterator for Range<'_, V> {
+impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
     #[inline]
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
+        }
+        if self.back_leaf == NIL {
+            self.back_leaf = self.map.leaf_for(self.hi);
+            let node = &self.map.datas[self.back_leaf as usize];
+            self.back_slot = node.upper_bound_slot(self.hi).map_or(0, |s| s + 1);
         }
         loop {
             let node = &self.map.datas[self.back_leaf as usize];

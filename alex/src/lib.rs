@@ -275,7 +275,7 @@ impl<V: Copy> AlexMap<V> {
                     let full = node.num_keys >= structure::expansion_threshold(cap);
                     let check = node.stats.inserts % cost::CATASTROPHIC_CHECK_PERIOD
                         == cost::CATASTROPHIC_CHECK_PERIOD - 1;
-                    if !full && !(check && structure::is_catastrophic(node)) {
+                    if !(full || check && structure::is_catastrophic(node)) {
                         node.insert_missing(key, value, upper, predicted, iters);
                         self.len += 1;
                         return None;

@@ -255,10 +255,11 @@ impl<V: Copy> AlexMap<V> {
                 );
             }
         }
-        if best == Choice::Expand && (too_big || catastrophic) {
-            if let Some((_, choice)) = best_split {
-                best = choice;
-            }
+        if best == Choice::Expand
+            && (too_big || catastrophic)
+            && let Some((_, choice)) = best_split
+        {
+            best = choice;
         }
         match best {
             Choice::Expand => self.expand(leaf, layout),

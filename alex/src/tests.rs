@@ -450,3 +450,41 @@ fn bulk_load_ten_million_keys() {
     }
     assert!(map.iter().map(|(k, _)| k).eq(keys.iter().copied()));
 }
+
+/// Range-scan self-check (see `perf_vs_btreemap`).
+#[test]
+#[ignore]
+fn perf_range_scan() {
+    use std::time::Instant;
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut keys: Vec<i64> = (0..2_000_000).map(|_| rng.r#gen::<i64>()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let pairs: Vec<(i64, u64)> = keys.iter().map(|&k| (k, k as u64)).collect();
+    let map = AlexMap::bulk_load(&pairs).unwrap();
+    let bt: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+    let starts: Vec<i64> = (0..300_000)
+        .map(|_| keys[rng.gen_range(0..keys.len())])
+        .collect();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut sum = 0u64;
+        for &k in &starts {
+            for (_, v) in map.range(k..).take(100) {
+                sum = sum.wrapping_add(*v);
+            }
+        }
+        let alex_ns = t.elapsed().as_nanos() as f64 / starts.len() as f64;
+        let t = Instant::now();
+        for &k in &starts {
+            for (_, v) in bt.range(k..).take(100) {
+                sum = sum.wrapping_add(*v);
+            }
+        }
+        let bt_ns = t.elapsed().as_nanos() as f64 / starts.len() as f64;
+        println!(
+            "range100: alex {alex_ns:.0} ns, btree {bt_ns:.0} ns, ratio {:.2}x ({sum})",
+            bt_ns / alex_ns
+        );
+    }
+}
