@@ -283,9 +283,9 @@ fn millis(elapsed: Duration) -> String {
 }
 
 fn label(count: usize) -> String {
-    if count % 1_000_000 == 0 {
+    if count.is_multiple_of(1_000_000) {
         format!("{}M", count / 1_000_000)
-    } else if count % 1_000 == 0 {
+    } else if count.is_multiple_of(1_000) {
         format!("{}K", count / 1_000)
     } else {
         count.to_string()
