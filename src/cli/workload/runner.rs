@@ -193,7 +193,7 @@ mod tests {
             let mut count = 0u64;
             move |_rng: &mut StdRng| {
                 count += 1;
-                let status = if (count + thread as u64) % 2 == 0 {
+                let status = if (count + thread as u64).is_multiple_of(2) {
                     Status::Hit
                 } else {
                     Status::Miss
