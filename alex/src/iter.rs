@@ -1,24 +1,75 @@
 //! Ordered iteration over a key range in both directions, along the leaf chain.
 //!
-//! Each end keeps a cursor (leaf, slot) and finds the next occupied slot with the bitmap.
+//! Each end keeps a cursor: the current leaf's arrays, the index of the current bitmap word and
+//! the bits of that word not yet visited, so the next key is one `trailing_zeros` (or
+//! `leading_zeros` from the back) away.
 //! The two ends never cross: the front only yields keys below the last key the back yielded,
 //! and vice versa (keys are unique, so comparing keys is exact).
 
 use std::ops::Bound;
 
 use crate::AlexMap;
-use crate::data::{NIL, next_set, prev_set};
+use crate::data::{DataNode, NIL};
+
+/// One end of a [`Range`]: a position in a leaf, at bitmap-word granularity.
+struct Cursor<'a, V> {
+    leaf: u32,
+    keys: &'a [i64],
+    vals: &'a [V],
+    bitmap: &'a [u64],
+    /// Index of the current bitmap word (may be one past either end when exhausted).
+    word: isize,
+    /// Occupied slots of the current word not yet yielded.
+    bits: u64,
+}
+
+impl<V> Clone for Cursor<'_, V> {
+    fn clone(&self) -> Self {
+        Cursor { ..*self }
+    }
+}
+
+impl<'a, V> Cursor<'a, V> {
+    fn empty() -> Self {
+        Cursor {
+            leaf: NIL,
+            keys: &[],
+            vals: &[],
+            bitmap: &[],
+            word: 0,
+            bits: 0,
+        }
+    }
+
+    /// A cursor on `leaf` whose first (front) or last (back) candidate slot is `slot`.
+    fn at(leaf: u32, node: &'a DataNode<V>, slot: usize, front: bool) -> Self {
+        let mut cursor = Cursor {
+            leaf,
+            keys: &node.keys,
+            vals: &node.vals,
+            bitmap: &node.bitmap,
+            word: (slot >> 6) as isize,
+            bits: 0,
+        };
+        if let Some(&word) = node.bitmap.get(slot >> 6) {
+            let bit = slot & 63;
+            cursor.bits = if front {
+                word & (!0u64 << bit)
+            } else {
+                word & (!0u64 >> (63 - bit))
+            };
+        }
+        cursor
+    }
+}
 
 /// Iterator over a key range, in both directions. Item = `(key, &value)`.
 pub struct Range<'a, V> {
     map: &'a AlexMap<V>,
-    /// Next slot to examine from the front (inclusive).
-    front_leaf: u32,
-    front_slot: usize,
-    /// The back examines slots strictly below `back_slot` of `back_leaf`; [`NIL`] until the
-    /// first `next_back` (most scans only go forward, and positioning costs a lookup).
-    back_leaf: u32,
-    back_slot: usize,
+    front: Cursor<'a, V>,
+    /// Positioned on the first `next_back` (most scans only go forward, and positioning
+    /// costs a lookup); `back.leaf == NIL` until then.
+    back: Cursor<'a, V>,
     /// Keys still to yield are in `[lo, hi]`; `done` when that interval is empty.
     lo: i64,
     hi: i64,
@@ -37,7 +88,14 @@ impl<V> std::fmt::Debug for Range<'_, V> {
 
 impl<V> Clone for Range<'_, V> {
     fn clone(&self) -> Self {
-        Range { ..*self }
+        Range {
+            map: self.map,
+            front: self.front.clone(),
+            back: self.back.clone(),
+            lo: self.lo,
+            hi: self.hi,
+            done: self.done,
+        }
     }
 }
 
@@ -72,22 +130,21 @@ impl<'a, V: Copy> Range<'a, V> {
             Bound::Unbounded => i64::MAX,
         };
         done |= lo > hi || map.is_empty();
-        let mut range = Range {
+        let mut front = Cursor::empty();
+        if !done {
+            let leaf = map.leaf_for(lo);
+            let node = &map.datas[leaf as usize];
+            let slot = node.lower_bound_slot(lo).unwrap_or(node.capacity());
+            front = Cursor::at(leaf, node, slot, true);
+        }
+        Range {
             map,
-            front_leaf: NIL,
-            front_slot: 0,
-            back_leaf: NIL,
-            back_slot: 0,
+            front,
+            back: Cursor::empty(),
             lo,
             hi,
             done,
-        };
-        if !done {
-            range.front_leaf = map.leaf_for(lo);
-            let node = &map.datas[range.front_leaf as usize];
-            range.front_slot = node.lower_bound_slot(lo).unwrap_or(node.capacity());
         }
-        range
     }
 }
 
@@ -99,29 +156,37 @@ impl<'a, V> Iterator for Range<'a, V> {
         if self.done {
             return None;
         }
+        let c = &mut self.front;
         loop {
-            let node = &self.map.datas[self.front_leaf as usize];
-            if let Some(slot) = next_set(&node.bitmap, self.front_slot, node.keys.len()) {
-                let key = node.keys[slot];
+            if c.bits != 0 {
+                let slot = ((c.word as usize) << 6) | c.bits.trailing_zeros() as usize;
+                c.bits &= c.bits - 1;
+                let key = c.keys[slot];
                 if key > self.hi {
                     self.done = true;
                     return None;
                 }
-                self.front_slot = slot + 1;
                 if key == i64::MAX {
                     self.done = true;
                 } else {
                     self.lo = key + 1;
                     self.done = self.lo > self.hi;
                 }
-                return Some((key, &node.vals[slot]));
+                return Some((key, &c.vals[slot]));
             }
-            if node.next == NIL {
+            c.word += 1;
+            if let Some(&bits) = c.bitmap.get(c.word as usize) {
+                c.bits = bits;
+                continue;
+            }
+            let next = self.map.datas[c.leaf as usize].next;
+            if next == NIL {
                 self.done = true;
                 return None;
             }
-            self.front_leaf = node.next;
-            self.front_slot = 0;
+            let node = &self.map.datas[next as usize];
+            *c = Cursor::at(next, node, 0, true);
+            c.word = 0;
         }
     }
 }
@@ -132,34 +197,55 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
         if self.done {
             return None;
         }
-        if self.back_leaf == NIL {
-            self.back_leaf = self.map.leaf_for(self.hi);
-            let node = &self.map.datas[self.back_leaf as usize];
-            self.back_slot = node.upper_bound_slot(self.hi).map_or(0, |s| s + 1);
+        if self.back.leaf == NIL {
+            let leaf = self.map.leaf_for(self.hi);
+            let node = &self.map.datas[leaf as usize];
+            self.back = match node.upper_bound_slot(self.hi) {
+                Some(slot) => Cursor::at(leaf, node, slot, false),
+                None => Cursor {
+                    word: -1,
+                    ..Cursor::at(leaf, node, 0, false)
+                },
+            };
+            if self.back.word < 0 {
+                self.back.bits = 0;
+            }
         }
+        let c = &mut self.back;
         loop {
-            let node = &self.map.datas[self.back_leaf as usize];
-            if let Some(slot) = prev_set(&node.bitmap, self.back_slot) {
-                let key = node.keys[slot];
+            if c.bits != 0 {
+                let slot = ((c.word as usize) << 6) | (63 - c.bits.leading_zeros() as usize);
+                c.bits &= !(1u64 << (slot & 63));
+                let key = c.keys[slot];
                 if key < self.lo {
                     self.done = true;
                     return None;
                 }
-                self.back_slot = slot;
                 if key == i64::MIN {
                     self.done = true;
                 } else {
                     self.hi = key - 1;
                     self.done = self.lo > self.hi;
                 }
-                return Some((key, &node.vals[slot]));
+                return Some((key, &c.vals[slot]));
             }
-            if node.prev == NIL {
+            c.word -= 1;
+            if c.word >= 0 {
+                c.bits = c.bitmap[c.word as usize];
+                continue;
+            }
+            let prev = self.map.datas[c.leaf as usize].prev;
+            if prev == NIL {
                 self.done = true;
                 return None;
             }
-            self.back_leaf = node.prev;
-            self.back_slot = self.map.datas[node.prev as usize].keys.len();
+            let node = &self.map.datas[prev as usize];
+            // Start one word past the end; the loop steps onto the last word.
+            *c = Cursor {
+                word: node.bitmap.len() as isize,
+                bits: 0,
+                ..Cursor::at(prev, node, 0, false)
+            };
         }
     }
 }
