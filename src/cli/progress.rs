@@ -31,9 +31,9 @@ impl Progress {
         };
         let style = match len {
             Some(_) => ProgressStyle::with_template(
-                "{msg:>14} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+                "{msg:>12} [{bar:30}] {human_pos}/{human_len} ({elapsed}, eta {eta})",
             ),
-            None => ProgressStyle::with_template("{msg:>14} {spinner} {elapsed}"),
+            None => ProgressStyle::with_template("{msg:>12} {spinner} {elapsed}"),
         };
         if let Ok(style) = style {
             bar.set_style(style.progress_chars("=> "));
