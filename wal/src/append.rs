@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::format::{
-    RECORD_HEADER_LEN, RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader, ZERO_PAD, stored_len,
+    RECORD_HEADER_LEN, RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader, stored_len,
 };
 use crate::fsio::{Faults, create_segment_file, io_error, log_file_name, temp_path};
 use crate::map::{MapWriter, SharedMap};
@@ -147,14 +147,8 @@ impl AppendState {
                 entry.tag,
             );
             let pad = (stored - RECORD_HEADER_LEN - payload_len) as usize;
-            // Copy first, then checksum the copied record in one pass (one CRC call per
-            // record instead of one per part), then fill in the CRC field.
-            self.writer.write(
-                self.pos,
-                &[&header, entry.head, entry.body, &ZERO_PAD[..pad]],
-            );
-            let crc = crc32fast::hash(self.writer.unpublished(self.pos + 4, stored - 4));
-            self.writer.write(self.pos, &[&crc.to_le_bytes()]);
+            self.writer
+                .write_record(self.pos, &header, entry.head, entry.body, pad);
             locations.push(Location {
                 segment_id: self.active.id(),
                 offset: self.pos,

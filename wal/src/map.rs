@@ -159,25 +159,6 @@ impl MapWriter {
         unsafe { std::slice::from_raw_parts(self.map.raw.as_ptr(), self.map.len as usize) }
     }
 
-    /// Bytes this writer wrote above `published` (not yet visible to readers).
-    #[inline]
-    pub(crate) fn unpublished(&self, offset: u64, len: u64) -> &[u8] {
-        assert!(
-            offset >= self.map.published_len(),
-            "range below the published length"
-        );
-        assert!(
-            offset + len <= self.map.len,
-            "range past the end of the mapping"
-        );
-        // SAFETY: in bounds (checked above) and inside the mapping that `self.map` keeps
-        // alive. Only this writer writes the mapping, and it cannot while `&self` is
-        // borrowed; readers never look at or above `published`.
-        unsafe {
-            std::slice::from_raw_parts(self.map.raw.as_ptr().add(offset as usize), len as usize)
-        }
-    }
-
     /// Copy `parts` one after another to `offset`, which must be at or above `published`.
     #[inline]
     pub(crate) fn write(&mut self, offset: u64, parts: &[&[u8]]) {
@@ -205,6 +186,45 @@ impl MapWriter {
                 );
             }
             at += part.len();
+        }
+    }
+
+    /// The append hot path: copy a record — `header` (its first 4 bytes, the CRC field,
+    /// are overwritten), `head`, `body`, then `pad` zero bytes — to `offset` (at or above
+    /// `published`), and fill the CRC field with the CRC-32 of every copied byte after it.
+    /// One bounds check and one CRC pass over bytes already in the cache.
+    #[inline]
+    pub(crate) fn write_record(
+        &mut self,
+        offset: u64,
+        header: &[u8; 24],
+        head: &[u8],
+        body: &[u8],
+        pad: usize,
+    ) {
+        let stored = 24 + head.len() + body.len() + pad;
+        assert!(
+            offset >= self.map.published_len(),
+            "write below the published length"
+        );
+        assert!(
+            offset + stored as u64 <= self.map.len,
+            "write past the end of the mapping"
+        );
+        // SAFETY: `[offset, offset + stored)` is inside the mapping (checked above) and at
+        // or above `published`, so no reader in this process holds a slice of it, and
+        // `&mut self` makes this the only writer. The sources are caller buffers, which
+        // cannot overlap the unpublished destination (no safe code can borrow it while
+        // `&mut self` is held). The CRC reads back only bytes written just above.
+        unsafe {
+            let base = self.map.raw.as_mut_ptr().add(offset as usize);
+            std::ptr::copy_nonoverlapping(header.as_ptr(), base, 24);
+            std::ptr::copy_nonoverlapping(head.as_ptr(), base.add(24), head.len());
+            let body_at = base.add(24 + head.len());
+            std::ptr::copy_nonoverlapping(body.as_ptr(), body_at, body.len());
+            std::ptr::write_bytes(body_at.add(body.len()), 0, pad);
+            let crc = crc32fast::hash(std::slice::from_raw_parts(base.add(4), stored - 4));
+            std::ptr::copy_nonoverlapping(crc.to_le_bytes().as_ptr(), base, 4);
         }
     }
 

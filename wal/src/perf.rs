@@ -151,3 +151,38 @@ fn perf_ten_million_entry_batch() {
     assert_eq!((report.records, report.batches), (10_000_000, 1));
     println!("reopen: {:?}", started.elapsed());
 }
+
+#[test]
+#[ignore = "timing; run explicitly"]
+fn perf_record_at() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = WalOptions {
+        sync_mode: SyncMode::Off,
+        ..WalOptions::default()
+    };
+    let (wal, _) = Wal::open(dir.path(), options).expect("open");
+    let body = payload();
+    let entries: Vec<Entry<'_>> = (0..1_000_000)
+        .map(|_| Entry {
+            tag: 1,
+            head: &[],
+            body: &body,
+        })
+        .collect();
+    let receipt = wal.commit(&entries).expect("commit");
+    let segments: Vec<_> = wal.segments();
+    let started = Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..5 {
+        for location in &receipt.locations {
+            let segment = segments
+                .iter()
+                .find(|s| s.id() == location.segment_id)
+                .expect("live");
+            sum += segment.record_at(location.offset).expect("record").payload[0] as u64;
+        }
+    }
+    let per_read_ns = started.elapsed().as_nanos() as f64 / 5e6;
+    assert_eq!(sum, 5 * 1_000_000 * 0x42);
+    println!("record_at: {per_read_ns:.1} ns per read (sequential locations, warm)");
+}

@@ -379,7 +379,9 @@ impl Wal {
 
     /// Visit every record with `seq >= from`, in log order, across segments. Records
     /// appended after the call started (above `last_seq()` at that moment) are not
-    /// visited, so only complete batches are seen.
+    /// visited, so only complete batches are seen. CRCs are not re-checked: every
+    /// published record of a live log segment was verified by recovery or written by
+    /// this process (use [`Segment::scan`] to verify).
     pub fn scan_from(
         &self,
         from: Seq,
@@ -391,7 +393,7 @@ impl Wal {
                 continue;
             }
             let mut done = false;
-            segment.scan_until(SEGMENT_HEADER_LEN, &mut |record| {
+            segment.scan_until(SEGMENT_HEADER_LEN, false, &mut |record| {
                 if record.seq.0 > limit {
                     done = true;
                     return Ok(false);
