@@ -215,3 +215,32 @@ fn tiny_benchmarks_run_against_the_engine() {
         "{stdout}"
     );
 }
+
+#[test]
+fn every_example_plan_runs_small() {
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/experiments");
+    let work = tempfile::tempdir().unwrap();
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&plans).unwrap() {
+        let plan = entry.unwrap().path();
+        if plan.extension().is_none_or(|ext| ext != "toml") {
+            continue;
+        }
+        let plan = plan.to_str().unwrap().to_string();
+        let output = alexdb(
+            &[
+                "experiment",
+                "--plan",
+                &plan,
+                "--keys",
+                "3000",
+                "--quiet",
+                "--no-report",
+            ],
+            work.path(),
+        );
+        assert_exit(&output, 0);
+        ran += 1;
+    }
+    assert!(ran >= 5, "only {ran} plans");
+}
