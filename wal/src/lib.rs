@@ -5,6 +5,14 @@
 //! group commit, sync modes, torn-tail recovery, reading records back by location.
 //! Knows nothing of keys, values or indexes: a record's payload is opaque bytes plus a
 //! one-byte caller-defined `tag`.
+//!
+//! Design and recovery rules: `docs/wal.md`; byte layout: `docs/FORMAT.md` § Log segments.
+//! Invariants kept here: a commit acknowledged under `SyncMode::Full` is synced first and
+//! survives `kill -9` (every mode survives a process kill: appends go through a shared
+//! mapping into the page cache); what recovery keeps is a prefix of the log (a torn tail
+//! or an incomplete last batch is truncated, damage before valid records is an error);
+//! no set of concurrent committers can hang (a follower that wakes uncovered leads); a
+//! failed sync poisons the log for good. All `unsafe` is in `map.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

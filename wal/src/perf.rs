@@ -186,3 +186,42 @@ fn perf_record_at() {
     assert_eq!(sum, 5 * 1_000_000 * 0x42);
     println!("record_at: {per_read_ns:.1} ns per read (sequential locations, warm)");
 }
+
+#[test]
+#[ignore = "timing; run explicitly"]
+fn perf_segment_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = WalOptions {
+        sync_mode: SyncMode::Off,
+        ..WalOptions::default()
+    };
+    let (wal, _) = Wal::open(dir.path(), options).expect("open");
+    let body = [7u8; 1000];
+    let entries: Vec<Entry<'_>> = (0..1000)
+        .map(|_| Entry {
+            tag: 1,
+            head: &[],
+            body: &body,
+        })
+        .collect();
+    for _ in 0..200 {
+        wal.commit(&entries).expect("commit");
+    }
+    let paths: Vec<_> = wal
+        .segments()
+        .iter()
+        .map(|s| s.path().to_path_buf())
+        .collect();
+    let bytes = wal.stats().bytes_appended;
+    let started = Instant::now();
+    for path in &paths {
+        let segment = Segment::open(path).expect("open");
+        assert!(segment.written_len() > 64);
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "Segment::open: {} MB in {elapsed:?} = {:.2} GB/s",
+        bytes / 1_000_000,
+        bytes as f64 / elapsed.as_secs_f64() / 1e9
+    );
+}
