@@ -326,6 +326,10 @@ fn summary() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    println!(
+        "  rounds (commits/s): 1 thread {:.0?}, 8 threads {:.0?}",
+        rates[0], rates[1]
+    );
     let (one, eight) = (median(&mut rates[0]), median(&mut rates[1]));
     println!(
         "Full commits, 100-byte record: 1 thread {one:.0}/s, 8 threads {eight:.0}/s (median of 3 interleaved {round:?} rounds); \
