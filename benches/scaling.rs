@@ -1,1 +1,662 @@
-fn main() {}
+//! Thread scaling of `ConcurrentAlexStorage` (issue 5's "Must reach" targets).
+//!
+//! Data: N distinct keys (`ALEXDB_SCALING_KEYS`, comma-separated, default
+//! `100000,1000000`) drawn uniformly from the full `i64` range with a fixed seed, bulk
+//! loaded in batches of 10,000; 100-byte values. Lookups and writes pick keys uniformly
+//! from the loaded set (writes overwrite, so the key count stays N; every lookup hits).
+//! Stores use `Config::benchmark()` (`SyncMode::Off`) in a temp dir under
+//! `std::env::temp_dir()`, except the `Full` commit and reader-latency cases, which use
+//! `Config::production()`.
+//!
+//! Cases, at each N:
+//! - 1, 2, 4, 8 threads × {read-only, 95/5, 80/20, 50/50, write-only}: every thread runs
+//!   the same mix (a read is `get`, a write is `insert`);
+//! - presets with dedicated roles: `read_heavy` (1 writer, 8 readers), `write_heavy`
+//!   (8 writers, 1 reader), `balanced` (4/4), `stress` (16/16).
+//!
+//! Two passes:
+//! - a summary timed with `Instant` (each case runs `ALEXDB_SCALING_SECS`, default 0.5 s,
+//!   after a short warm-up): throughput and p99 per case (p99 from an HDR histogram of
+//!   this bench's own timings: every write, and one read in 8), then the targets —
+//!   read-only 2T/1T ≥ 1.8 and 8T/2T ≥ 0.9 (best of 3 interleaved runs), 80/20 2T/1T ≥
+//!   1.3, `Full` commits 8T/1T ≥ 4, reader p99 ≤ 20 µs while one writer commits under
+//!   `Full`, and the metrics' cost on a single-threaded `get` — each with met/missed;
+//! - criterion (`iter_custom`: each sample splits its iterations over the threads and
+//!   times the wall clock), warm-up 1 s, measurement 2 s, 10 samples.
+//!
+//! `ALEXDB_SCALING_CRITERION=0` skips criterion, `ALEXDB_SCALING_SUMMARY=0` the summary.
+//! Run: `CARGO_TARGET_DIR=/work/target-conc cargo bench --bench scaling` (about 8 minutes
+//! on 2 cores); quick: `ALEXDB_SCALING_KEYS=100000 ALEXDB_SCALING_CRITERION=0 ...`.
+//! Under `cargo test --benches` (no `--bench` argument) it is a smoke test on 20,000 keys.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use alexdb_concurrent::ConcurrentAlexStorage;
+use alexdb_engine::{AlexStorage, Config};
+use criterion::{Criterion, Throughput};
+use hdrhistogram::Histogram;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const VALUE_BYTES: usize = 100;
+const LOAD_BATCH: usize = 10_000;
+const SEED: u64 = 0x5CA1_1A6E;
+const THREAD_COUNTS: [usize; 4] = [1, 2, 4, 8];
+const SMOKE_KEYS: usize = 20_000;
+/// One read in this many is timed for the p99 (a clock pair costs about a lookup).
+const READ_TIMING_EVERY: u64 = 8;
+
+/// Percentage of writes in each mixed workload.
+const WORKLOADS: [(&str, u32); 5] = [
+    ("read_only", 0),
+    ("95_5", 5),
+    ("80_20", 20),
+    ("50_50", 50),
+    ("write_only", 100),
+];
+
+/// Dedicated-role presets: (name, writers, readers).
+const PRESETS: [(&str, usize, usize); 4] = [
+    ("read_heavy", 1, 8),
+    ("write_heavy", 8, 1),
+    ("balanced", 4, 4),
+    ("stress", 16, 16),
+];
+
+fn is_bench_run() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).map(|v| v != "0").unwrap_or(true)
+}
+
+fn key_counts() -> Vec<usize> {
+    if !is_bench_run() {
+        return vec![SMOKE_KEYS];
+    }
+    std::env::var("ALEXDB_SCALING_KEYS")
+        .unwrap_or_else(|_| "100000,1000000".into())
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("ALEXDB_SCALING_KEYS: comma-separated counts")
+        })
+        .collect()
+}
+
+fn case_time() -> Duration {
+    if !is_bench_run() {
+        return Duration::from_millis(30);
+    }
+    let secs = std::env::var("ALEXDB_SCALING_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(0.5);
+    Duration::from_secs_f64(secs)
+}
+
+/// A cheap per-thread generator (xorshift64*): the bench should time the store, not
+/// the random numbers.
+struct Cheap(u64);
+
+impl Cheap {
+    fn new(seed: u64) -> Cheap {
+        Cheap(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        ((self.next() >> 32) * n as u64 >> 32) as usize
+    }
+}
+
+fn value_for(key: i64) -> [u8; VALUE_BYTES] {
+    let mut value = [0u8; VALUE_BYTES];
+    value[..8].copy_from_slice(&key.to_le_bytes());
+    for (i, byte) in value[8..].iter_mut().enumerate() {
+        *byte = (key as u64).rotate_left(i as u32) as u8;
+    }
+    value
+}
+
+/// A store with `count` random keys loaded, and the keys.
+fn load(dir: &Path, count: usize, config: Config) -> (ConcurrentAlexStorage, Vec<i64>) {
+    let mut rng = StdRng::seed_from_u64(SEED ^ count as u64);
+    let mut keys: Vec<i64> = (0..count).map(|_| rng.r#gen()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let store = ConcurrentAlexStorage::open_with(dir, config).expect("open store");
+    let started = Instant::now();
+    for chunk in keys.chunks(LOAD_BATCH) {
+        let values: Vec<[u8; VALUE_BYTES]> = chunk.iter().map(|&k| value_for(k)).collect();
+        let entries: Vec<(i64, &[u8])> = chunk
+            .iter()
+            .zip(&values)
+            .map(|(&k, v)| (k, &v[..]))
+            .collect();
+        store.insert_batch(&entries).expect("load batch");
+    }
+    eprintln!(
+        "loaded {} keys in {:.2} s",
+        keys.len(),
+        started.elapsed().as_secs_f64()
+    );
+    (store, keys)
+}
+
+/// What one thread did in a timed run.
+struct ThreadResult {
+    reads: u64,
+    writes: u64,
+    read_ns: Histogram<u64>,
+    write_ns: Histogram<u64>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 2).expect("histogram bounds")
+}
+
+/// One thread's loop: `write_percent` of its operations are inserts; runs until `stop`
+/// (or, with `budget`, for that many operations).
+fn worker(
+    store: &ConcurrentAlexStorage,
+    keys: &[i64],
+    write_percent: u32,
+    seed: u64,
+    stop: &AtomicBool,
+    budget: Option<u64>,
+    timed: bool,
+) -> ThreadResult {
+    let mut rng = Cheap::new(seed);
+    let mut result = ThreadResult {
+        reads: 0,
+        writes: 0,
+        read_ns: histogram(),
+        write_ns: histogram(),
+    };
+    let mut done = 0u64;
+    loop {
+        if budget.is_some_and(|b| done >= b) || (budget.is_none() && stop.load(Ordering::Relaxed)) {
+            break;
+        }
+        let key = keys[rng.below(keys.len())];
+        let write = write_percent > 0 && (rng.next() % 100) < u64::from(write_percent);
+        if write {
+            let value = value_for(key);
+            let started = timed.then(Instant::now);
+            store.insert(key, &value).expect("insert");
+            if let Some(started) = started {
+                result
+                    .write_ns
+                    .saturating_record(started.elapsed().as_nanos() as u64);
+            }
+            result.writes += 1;
+        } else {
+            let sample = timed && result.reads % READ_TIMING_EVERY == 0;
+            let started = sample.then(Instant::now);
+            let len = store.get_with(key, |v| v.len()).expect("get");
+            black_box(len);
+            if let Some(started) = started {
+                result
+                    .read_ns
+                    .saturating_record(started.elapsed().as_nanos() as u64);
+            }
+            result.reads += 1;
+        }
+        done += 1;
+    }
+    result
+}
+
+/// Figures of one timed case.
+#[derive(Debug, Clone, Copy)]
+struct CaseResult {
+    ops_per_sec: f64,
+    reads_per_sec: f64,
+    writes_per_sec: f64,
+    read_p99_us: f64,
+    write_p99_us: f64,
+}
+
+/// Run threads (each with its own write percentage) for `duration` after a warm-up of
+/// a fifth of it.
+fn run_timed(
+    store: &ConcurrentAlexStorage,
+    keys: &[i64],
+    mixes: &[u32],
+    duration: Duration,
+) -> CaseResult {
+    let stop = AtomicBool::new(false);
+    let barrier = Barrier::new(mixes.len() + 1);
+    // Warm-up, untimed.
+    let stop_warm = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for (i, &mix) in mixes.iter().enumerate() {
+            let stop_warm = &stop_warm;
+            scope.spawn(move || worker(store, keys, mix, 1000 + i as u64, stop_warm, None, false));
+        }
+        std::thread::sleep(duration / 5);
+        stop_warm.store(true, Ordering::Relaxed);
+    });
+    let (results, elapsed) = std::thread::scope(|scope| {
+        let handles: Vec<_> = mixes
+            .iter()
+            .enumerate()
+            .map(|(i, &mix)| {
+                let (stop, barrier) = (&stop, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    worker(store, keys, mix, i as u64 + 1, stop, None, true)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        let results: Vec<ThreadResult> = handles
+            .into_iter()
+            .map(|h| h.join().expect("worker"))
+            .collect();
+        (results, started.elapsed())
+    });
+    let secs = elapsed.as_secs_f64();
+    let mut read_ns = histogram();
+    let mut write_ns = histogram();
+    let (mut reads, mut writes) = (0, 0);
+    for result in &results {
+        reads += result.reads;
+        writes += result.writes;
+        read_ns.add(&result.read_ns).expect("merge");
+        write_ns.add(&result.write_ns).expect("merge");
+    }
+    let p99 = |h: &Histogram<u64>| {
+        if h.is_empty() {
+            f64::NAN
+        } else {
+            h.value_at_quantile(0.99) as f64 / 1000.0
+        }
+    };
+    CaseResult {
+        ops_per_sec: (reads + writes) as f64 / secs,
+        reads_per_sec: reads as f64 / secs,
+        writes_per_sec: writes as f64 / secs,
+        read_p99_us: p99(&read_ns),
+        write_p99_us: p99(&write_ns),
+    }
+}
+
+fn load_line() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// A target's verdict.
+struct Target {
+    name: String,
+    measured: f64,
+    goal: f64,
+    at_most: bool,
+}
+
+impl Target {
+    fn line(&self) -> String {
+        let met = if self.at_most {
+            self.measured <= self.goal
+        } else {
+            self.measured >= self.goal
+        };
+        let by = if self.at_most {
+            self.measured / self.goal
+        } else {
+            self.goal / self.measured
+        };
+        format!(
+            "{:<58} {:>10.3} {} {:<8} {}",
+            self.name,
+            self.measured,
+            if self.at_most { "<=" } else { ">=" },
+            self.goal,
+            if met {
+                "met".to_string()
+            } else {
+                format!("MISSED ({:.0}% of goal)", 100.0 / by)
+            }
+        )
+    }
+}
+
+fn summary(key_counts: &[usize], duration: Duration) {
+    println!("== scaling summary: 100-byte values, uniform keys, Config::benchmark() ==");
+    println!("load average at start: {}", load_line());
+    let mut targets = Vec::new();
+    for &count in key_counts {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, keys) = load(dir.path(), count, Config::benchmark());
+        println!("\n-- {} keys --", keys.len());
+        println!(
+            "{:<12} {:>7} {:>14} {:>12} {:>12} {:>14} {:>14}",
+            "workload", "threads", "ops/s", "reads/s", "writes/s", "read p99 us", "write p99 us"
+        );
+        for (name, write_percent) in WORKLOADS {
+            for threads in THREAD_COUNTS {
+                let r = run_timed(&store, &keys, &vec![write_percent; threads], duration);
+                print_case(name, &threads.to_string(), &r);
+            }
+        }
+        for (name, writers, readers) in PRESETS {
+            let mut mixes = vec![100; writers];
+            mixes.extend(std::iter::repeat_n(0, readers));
+            let r = run_timed(&store, &keys, &mixes, duration);
+            print_case(name, &format!("{writers}w+{readers}r"), &r);
+        }
+
+        // Ratio targets: best of 3 interleaved runs per thread count.
+        let best = |mix: u32, threads: &[usize]| -> Vec<f64> {
+            let mut best = vec![0.0f64; threads.len()];
+            for _ in 0..3 {
+                for (i, &t) in threads.iter().enumerate() {
+                    let r = run_timed(&store, &keys, &vec![mix; t], duration);
+                    best[i] = best[i].max(r.ops_per_sec);
+                }
+            }
+            best
+        };
+        let read = best(0, &[1, 2, 8]);
+        let mixed = best(20, &[1, 2]);
+        println!(
+            "ratios (best of 3): read-only 1T {:.0}/s 2T {:.0}/s 8T {:.0}/s; 80/20 1T {:.0}/s 2T {:.0}/s",
+            read[0], read[1], read[2], mixed[0], mixed[1]
+        );
+        let n = keys.len();
+        targets.push(Target {
+            name: format!("read-only get 2T/1T ({n} keys)"),
+            measured: read[1] / read[0],
+            goal: 1.8,
+            at_most: false,
+        });
+        targets.push(Target {
+            name: format!("read-only get 8T/2T ({n} keys)"),
+            measured: read[2] / read[1],
+            goal: 0.9,
+            at_most: false,
+        });
+        targets.push(Target {
+            name: format!("80/20 benchmark() 2T/1T ({n} keys)"),
+            measured: mixed[1] / mixed[0],
+            goal: 1.3,
+            at_most: false,
+        });
+        if n == *key_counts.iter().max().unwrap_or(&n) {
+            targets.push(metrics_overhead(&store, &keys));
+        }
+        store.close().expect("close");
+    }
+    targets.extend(full_mode_targets(duration));
+    println!("\n== targets (load average now: {}) ==", load_line());
+    for target in &targets {
+        println!("{}", target.line());
+    }
+}
+
+fn print_case(name: &str, threads: &str, r: &CaseResult) {
+    println!(
+        "{:<12} {:>7} {:>14.0} {:>12.0} {:>12.0} {:>14.2} {:>14.2}",
+        name,
+        threads,
+        r.ops_per_sec,
+        r.reads_per_sec,
+        r.writes_per_sec,
+        r.read_p99_us,
+        r.write_p99_us
+    );
+}
+
+/// Single-threaded `get` (copying) through the metered handle against the same store
+/// through `with_storage` (same lock, same index, no metrics) and a bare
+/// `RwLock<AlexStorage>` (a read-only view of the same files): best of 5 interleaved
+/// passes, rotating which runs first.
+fn metrics_overhead(store: &ConcurrentAlexStorage, keys: &[i64]) -> Target {
+    let bare = std::sync::RwLock::new(
+        AlexStorage::open_readonly(store.with_storage(|s| s.dir().to_path_buf()))
+            .expect("open_readonly"),
+    );
+    let lookups: Vec<i64> = {
+        let mut rng = Cheap::new(77);
+        (0..1_000_000.min(keys.len() * 4))
+            .map(|_| keys[rng.below(keys.len())])
+            .collect()
+    };
+    let metered = |key| store.get(key).expect("get").map_or(0, |v| v.len());
+    let same = |key| {
+        store.with_storage(|s| {
+            s.get(key)
+                .expect("get")
+                .map(<[u8]>::to_vec)
+                .map_or(0, |v| v.len())
+        })
+    };
+    let bare_get = |key| {
+        bare.read()
+            .expect("lock")
+            .get(key)
+            .expect("get")
+            .map(<[u8]>::to_vec)
+            .map_or(0, |v| v.len())
+    };
+    let variants: [&dyn Fn(i64) -> usize; 3] = [&metered, &same, &bare_get];
+    let mut best = [f64::MAX; 3];
+    for round in 0..5 {
+        for step in 0..3 {
+            let v = (round + step) % 3;
+            for &key in &lookups[..lookups.len() / 4] {
+                black_box(variants[v](key));
+            }
+            let started = Instant::now();
+            for &key in &lookups {
+                black_box(variants[v](black_box(key)));
+            }
+            best[v] = best[v].min(started.elapsed().as_nanos() as f64 / lookups.len() as f64);
+        }
+    }
+    println!(
+        "get, 1 thread, {} keys: metered {:.1} ns, same store unmetered {:.1} ns, bare RwLock<AlexStorage> {:.1} ns",
+        keys.len(),
+        best[0],
+        best[1],
+        best[2]
+    );
+    Target {
+        name: format!("metrics overhead on get, % ({} keys)", keys.len()),
+        measured: (best[0] / best[1].min(best[2]) - 1.0) * 100.0,
+        goal: 5.0,
+        at_most: true,
+    }
+}
+
+/// `Full` commits from 1 and 8 threads, and reader p99 while one writer commits.
+fn full_mode_targets(duration: Duration) -> Vec<Target> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, keys) = load(
+        dir.path(),
+        100_000.min(key_counts()[0]),
+        Config::production(),
+    );
+    println!(
+        "\n-- Config::production() (SyncMode::Full), {} keys --",
+        keys.len()
+    );
+    let mut commits = Vec::new();
+    for threads in THREAD_COUNTS {
+        let before = store.stats().wal;
+        let r = run_timed(
+            &store,
+            &keys,
+            &vec![100; threads],
+            duration.max(Duration::from_secs(1)),
+        );
+        let after = store.stats().wal;
+        let groups = after.groups - before.groups;
+        let batches = after.batches - before.batches;
+        println!(
+            "Full commits, {threads} thread(s): {:.0}/s, write p99 {:.0} us, {:.1} commits per group (incl. warm-up)",
+            r.writes_per_sec,
+            r.write_p99_us,
+            batches as f64 / groups.max(1) as f64
+        );
+        commits.push(r.writes_per_sec);
+    }
+    // One writer committing under Full, one reader timing every get.
+    let stop = AtomicBool::new(false);
+    let (reader, writes) = std::thread::scope(|scope| {
+        let writer = {
+            let (store, keys, stop) = (&store, &keys, &stop);
+            scope.spawn(move || worker(store, keys, 100, 5, stop, None, false).writes)
+        };
+        let reader = {
+            let (store, keys, stop) = (&store, &keys, &stop);
+            scope.spawn(move || {
+                let mut rng = Cheap::new(9);
+                let mut h = histogram();
+                while !stop.load(Ordering::Relaxed) {
+                    let key = keys[rng.below(keys.len())];
+                    let started = Instant::now();
+                    black_box(store.get_with(key, |v| v.len()).expect("get"));
+                    h.saturating_record(started.elapsed().as_nanos() as u64);
+                }
+                h
+            })
+        };
+        std::thread::sleep(duration.max(Duration::from_secs(1)));
+        stop.store(true, Ordering::Relaxed);
+        (
+            reader.join().expect("reader"),
+            writer.join().expect("writer"),
+        )
+    });
+    let p = |q: f64| reader.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "reader while 1 writer commits under Full ({writes} commits): {} gets, p50 {:.2} us, p99 {:.2} us, p99.9 {:.2} us, max {:.0} us",
+        reader.len(),
+        p(0.5),
+        p(0.99),
+        p(0.999),
+        reader.max() as f64 / 1000.0
+    );
+    let metrics = store.metrics();
+    let get = metrics.op(alexdb_concurrent::OpKind::Get).latency;
+    println!(
+        "  store metrics for get over the whole production run (sampled 1 in 32): p50 {:.2} us, p99 {:.2} us",
+        get.p50_ns as f64 / 1000.0,
+        get.p99_ns as f64 / 1000.0
+    );
+    store.close().expect("close");
+    vec![
+        Target {
+            name: "Full commits/s 8T/1T".into(),
+            measured: commits[3] / commits[0],
+            goal: 4.0,
+            at_most: false,
+        },
+        Target {
+            name: "reader p99 us while 1 writer commits under Full".into(),
+            measured: p(0.99),
+            goal: 20.0,
+            at_most: true,
+        },
+    ]
+}
+
+/// Criterion: each sample's iterations are split over the threads; wall-clock time.
+fn criterion_benches(c: &mut Criterion, key_counts: &[usize]) {
+    for &count in key_counts {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, keys) = load(dir.path(), count, Config::benchmark());
+        let n = keys.len();
+        let mut group = c.benchmark_group(format!("scaling_{n}"));
+        group.throughput(Throughput::Elements(1));
+        for (name, write_percent) in WORKLOADS {
+            for threads in THREAD_COUNTS {
+                group.bench_function(format!("{name}/{threads}t"), |b| {
+                    b.iter_custom(|iters| {
+                        run_budget(&store, &keys, &vec![write_percent; threads], iters)
+                    })
+                });
+            }
+        }
+        for (name, writers, readers) in PRESETS {
+            let mut mixes = vec![100; writers];
+            mixes.extend(std::iter::repeat_n(0, readers));
+            group.bench_function(format!("{name}/{writers}w{readers}r"), |b| {
+                b.iter_custom(|iters| run_budget(&store, &keys, &mixes, iters))
+            });
+        }
+        group.finish();
+        store.close().expect("close");
+    }
+}
+
+/// `iters` operations split over the threads; the wall time from the start barrier to
+/// the last thread's end.
+fn run_budget(store: &ConcurrentAlexStorage, keys: &[i64], mixes: &[u32], iters: u64) -> Duration {
+    let per_thread = iters.div_ceil(mixes.len() as u64).max(1);
+    let barrier = Barrier::new(mixes.len() + 1);
+    let never = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = mixes
+            .iter()
+            .enumerate()
+            .map(|(i, &mix)| {
+                let (barrier, never) = (&barrier, &never);
+                scope.spawn(move || {
+                    barrier.wait();
+                    worker(
+                        store,
+                        keys,
+                        mix,
+                        i as u64 + 11,
+                        never,
+                        Some(per_thread),
+                        false,
+                    );
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        for handle in handles {
+            handle.join().expect("worker");
+        }
+        started.elapsed()
+    })
+}
+
+fn main() {
+    let counts = key_counts();
+    let duration = case_time();
+    if env_flag("ALEXDB_SCALING_SUMMARY") {
+        summary(&counts, duration);
+    }
+    if env_flag("ALEXDB_SCALING_CRITERION") && is_bench_run() {
+        let mut criterion = Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(10)
+            .configure_from_args();
+        criterion_benches(&mut criterion, &counts);
+        criterion.final_summary();
+    }
+}
