@@ -128,6 +128,9 @@ impl<V: Copy> AlexMap<V> {
         self.root = self.build_model(pairs, lo, span, None, &mut leaves);
         self.link_chain(NIL, &leaves, NIL);
         self.len = pairs.len();
+        // The arenas grew by doubling; a bulk-loaded index should not carry that slack.
+        self.models.shrink_to_fit();
+        self.datas.shrink_to_fit();
     }
 
     /// Builds a model node over `pairs` with domain `[lo, lo + span)`, appending its leaves (in

@@ -122,7 +122,7 @@ fn leaf_cost_sampled<V>(keys: &[(i64, V)], density: f64, max_samples: usize) -> 
 }
 
 /// Empirical cost per insert of a node from its insert statistics.
-pub(crate) fn empirical_cost(inserts: u32, search_iters: u64, shifts: u64) -> f64 {
+pub(crate) fn empirical_cost(inserts: u32, search_iters: u32, shifts: u32) -> f64 {
     if inserts == 0 {
         return 0.0;
     }

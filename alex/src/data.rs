@@ -27,8 +27,8 @@ pub(crate) const NIL: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct InsertStats {
     pub inserts: u32,
-    pub search_iters: u64,
-    pub shifts: u64,
+    pub search_iters: u32,
+    pub shifts: u32,
     /// Inserts of a key above every key of the node.
     pub right_appends: u32,
     /// Inserts of a key below every key of the node.
@@ -46,20 +46,23 @@ pub(crate) enum Layout {
     RoomLeft,
 }
 
+/// Field order and alignment are chosen so that everything a lookup reads (model, key and
+/// payload array pointers, the extreme-key flags) lies in the node's first cache line.
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 pub(crate) struct DataNode<V> {
-    /// One key per slot; gaps hold the next occupied key to the right, or `i64::MAX`.
+    pub model: DataModel,
+    /// One key per slot; gaps hold the fill values described in the module docs.
     pub keys: Box<[i64]>,
     /// One payload per slot (empty while `capacity == 0`).
     pub vals: Box<[V]>,
-    /// Bit `i` set iff slot `i` is occupied.
-    pub bitmap: Box<[u64]>,
-    pub model: DataModel,
-    pub num_keys: usize,
     /// Whether the node holds the key `i64::MAX` (whose slot the gap fill cannot reveal).
     pub has_max: bool,
     /// Whether the node holds the key `i64::MIN`.
     pub has_min: bool,
+    /// Bit `i` set iff slot `i` is occupied.
+    pub bitmap: Box<[u64]>,
+    pub num_keys: usize,
     /// Previous and next leaf in key order, or [`NIL`].
     pub prev: u32,
     pub next: u32,
@@ -456,8 +459,8 @@ impl<V: Copy> DataNode<V> {
         self.has_min |= key == i64::MIN;
         let stats = &mut self.stats;
         stats.inserts = stats.inserts.saturating_add(1);
-        stats.search_iters += iters as u64;
-        stats.shifts += shifts as u64;
+        stats.search_iters = stats.search_iters.saturating_add(iters);
+        stats.shifts = stats.shifts.saturating_add(shifts.min(u32::MAX as usize) as u32);
         stats.right_appends += right_append as u32;
         stats.left_appends += left_append as u32;
         shifts

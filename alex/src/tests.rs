@@ -37,6 +37,14 @@ fn keys_map(keys: impl IntoIterator<Item = i64>) -> (AlexMap<u64>, BTreeMap<i64,
 }
 
 #[test]
+fn node_headers_stay_small() {
+    // The per-node header is part of the 24 bytes/key budget after bulk load.
+    assert!(std::mem::size_of::<crate::data::DataNode<u64>>() <= 128);
+    // Lookups read only the first cache line of a node.
+    assert_eq!(std::mem::align_of::<crate::data::DataNode<u64>>(), 64);
+}
+
+#[test]
 fn bulk_load_of_zero_one_two_keys() {
     let empty = AlexMap::<u64>::bulk_load(&[]).unwrap();
     empty.check_invariants();
@@ -162,6 +170,19 @@ fn perf_vs_btreemap() {
             st.model_nodes,
             st.data_nodes
         );
+        {
+            let arrays: usize = map.datas.iter().map(|d| d.heap_bytes()).sum();
+            let slots: usize = map.datas.iter().map(|d| d.capacity()).sum();
+            let children: usize = map.models.iter().map(|m| m.children.len() * 4).sum();
+            println!(
+                "  breakdown: arrays {:.2} B/key (density {:.3}), headers {:.2} B/key, child arrays {:.2} B/key",
+                arrays as f64 / st.keys as f64,
+                st.keys as f64 / slots as f64,
+                (map.datas.capacity() * std::mem::size_of::<crate::data::DataNode<u64>>()) as f64
+                    / st.keys as f64,
+                children as f64 / st.keys as f64
+            );
+        }
         if std::env::var("ALEX_PERF_BULK_ONLY").is_ok() {
             continue;
         }
