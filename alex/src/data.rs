@@ -460,9 +460,11 @@ impl<V: Copy> DataNode<V> {
         let stats = &mut self.stats;
         stats.inserts = stats.inserts.saturating_add(1);
         stats.search_iters = stats.search_iters.saturating_add(iters);
-        stats.shifts = stats.shifts.saturating_add(shifts.min(u32::MAX as usize) as u32);
-        stats.right_appends += right_append as u32;
-        stats.left_appends += left_append as u32;
+        stats.shifts = stats
+            .shifts
+            .saturating_add(shifts.min(u32::MAX as usize) as u32);
+        stats.right_appends = stats.right_appends.saturating_add(right_append as u32);
+        stats.left_appends = stats.left_appends.saturating_add(left_append as u32);
         shifts
     }
 
@@ -480,21 +482,28 @@ impl<V: Copy> DataNode<V> {
             self.keys.fill(i64::MAX);
             return val;
         }
-        match prev_set(&self.bitmap, slot) {
-            None => {
-                // `slot` held the first key: it and the gaps up to the next key become leading.
-                let next = next_set(&self.bitmap, slot + 1, cap).expect("num_keys > 0");
-                self.keys[slot..next].fill(i64::MIN);
+        // `slot` held the first key iff nothing occupied precedes it: slot 0, or slot - 1 is a
+        // leading gap (free and `i64::MIN`; an interior gap before `slot` would hold `key`).
+        let was_first = slot == 0
+            || key == i64::MIN
+            || (!bit(&self.bitmap, slot - 1) && self.keys[slot - 1] == i64::MIN);
+        if was_first {
+            // It and the gaps up to the next key become leading gaps.
+            let next = next_set(&self.bitmap, slot + 1, cap).expect("num_keys > 0");
+            self.keys[slot..next].fill(i64::MIN);
+        } else {
+            // The run of gaps before `slot` (which held `key`) and `slot` now precede the next
+            // key, or are trailing. Walking the run costs what filling it costs.
+            let fill = if slot + 1 < cap {
+                self.keys[slot + 1]
+            } else {
+                i64::MAX
+            };
+            let mut start = slot;
+            while start > 0 && self.keys[start - 1] == key && !bit(&self.bitmap, start - 1) {
+                start -= 1;
             }
-            Some(prev) => {
-                // The gap run (prev, slot] now precedes the next key (or is trailing).
-                let fill = if slot + 1 < cap {
-                    self.keys[slot + 1]
-                } else {
-                    i64::MAX
-                };
-                self.keys[prev + 1..=slot].fill(fill);
-            }
+            self.keys[start..=slot].fill(fill);
         }
         val
     }
