@@ -12,7 +12,8 @@
 //! `start > end`, or when `start == end` and both bounds are excluded, and the public contract
 //! of `AlexMap::range` is to behave the same way, so those inputs are not part of the model.
 //!
-//! Run: `cargo test -p alexdb-alex --release --test model` (about 10-30 s in release).
+//! Run: `cargo test -p alexdb-alex --release --test model` (about 10-30 s in release);
+//! a longer hunt: `PROPTEST_CASES=20000 cargo test -p alexdb-alex --release --test model`.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -148,6 +149,15 @@ fn initial_keys() -> impl Strategy<Value = Vec<KeySpec>> {
         1 => Just(Vec::new()),
         2 => vec(key_spec(), 0..300),
     ]
+}
+
+/// The number of cases per property: `PROPTEST_CASES` when set (for long bug hunts, e.g.
+/// `PROPTEST_CASES=20000`), otherwise the default that keeps this file well under a minute.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn value_for(key: i64) -> u64 {
@@ -407,7 +417,7 @@ fn start(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     /// Small cases; the structure's own invariants are checked after every operation.
     #[test]
@@ -426,7 +436,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
 
     /// Longer cases that grow maps to thousands of keys (node splits, expansions, root
     /// growth); invariants are checked every 64 operations and at the end.
