@@ -24,7 +24,9 @@
 //! - criterion (`iter_custom`: each sample splits its iterations over the threads and
 //!   times the wall clock), warm-up 1 s, measurement 2 s, 10 samples.
 //!
-//! `ALEXDB_SCALING_CRITERION=0` skips criterion, `ALEXDB_SCALING_SUMMARY=0` the summary.
+//! `ALEXDB_SCALING_CRITERION=0` skips criterion, `ALEXDB_SCALING_SUMMARY=0` the summary,
+//! `ALEXDB_SCALING_TABLE=0` the summary's per-case table (targets only);
+//! `ALEXDB_SCALING_ROUNDS` sets the interleaved runs behind each ratio (default 3).
 //! Run: `CARGO_TARGET_DIR=/work/target-conc cargo bench --bench scaling` (about 8 minutes
 //! on 2 cores); quick: `ALEXDB_SCALING_KEYS=100000 ALEXDB_SCALING_CRITERION=0 ...`.
 //! Under `cargo test --benches` (no `--bench` argument) it is a smoke test on 20,000 keys.
@@ -90,6 +92,14 @@ fn key_counts() -> Vec<usize> {
         .collect()
 }
 
+/// Interleaved runs per thread count for the ratio targets (`ALEXDB_SCALING_ROUNDS`).
+fn ratio_rounds() -> usize {
+    std::env::var("ALEXDB_SCALING_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+}
+
 fn case_time() -> Duration {
     if !is_bench_run() {
         return Duration::from_millis(30);
@@ -118,7 +128,7 @@ impl Cheap {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
 }
 
@@ -204,7 +214,7 @@ fn worker(
             }
             result.writes += 1;
         } else {
-            let sample = timed && result.reads % READ_TIMING_EVERY == 0;
+            let sample = timed && result.reads.is_multiple_of(READ_TIMING_EVERY);
             let started = sample.then(Instant::now);
             let len = store.get_with(key, |v| v.len()).expect("get");
             black_box(len);
@@ -347,27 +357,15 @@ fn summary(key_counts: &[usize], duration: Duration) {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, keys) = load(dir.path(), count, Config::benchmark());
         println!("\n-- {} keys --", keys.len());
-        println!(
-            "{:<12} {:>7} {:>14} {:>12} {:>12} {:>14} {:>14}",
-            "workload", "threads", "ops/s", "reads/s", "writes/s", "read p99 us", "write p99 us"
-        );
-        for (name, write_percent) in WORKLOADS {
-            for threads in THREAD_COUNTS {
-                let r = run_timed(&store, &keys, &vec![write_percent; threads], duration);
-                print_case(name, &threads.to_string(), &r);
-            }
-        }
-        for (name, writers, readers) in PRESETS {
-            let mut mixes = vec![100; writers];
-            mixes.extend(std::iter::repeat_n(0, readers));
-            let r = run_timed(&store, &keys, &mixes, duration);
-            print_case(name, &format!("{writers}w+{readers}r"), &r);
+        if env_flag("ALEXDB_SCALING_TABLE") {
+            table(&store, &keys, duration);
         }
 
-        // Ratio targets: best of 3 interleaved runs per thread count.
+        // Ratio targets: best of `rounds` interleaved runs per thread count.
+        let rounds = ratio_rounds();
         let best = |mix: u32, threads: &[usize]| -> Vec<f64> {
             let mut best = vec![0.0f64; threads.len()];
-            for _ in 0..3 {
+            for _ in 0..rounds {
                 for (i, &t) in threads.iter().enumerate() {
                     let r = run_timed(&store, &keys, &vec![mix; t], duration);
                     best[i] = best[i].max(r.ops_per_sec);
@@ -378,7 +376,7 @@ fn summary(key_counts: &[usize], duration: Duration) {
         let read = best(0, &[1, 2, 8]);
         let mixed = best(20, &[1, 2]);
         println!(
-            "ratios (best of 3): read-only 1T {:.0}/s 2T {:.0}/s 8T {:.0}/s; 80/20 1T {:.0}/s 2T {:.0}/s",
+            "ratios (best of {rounds}): read-only 1T {:.0}/s 2T {:.0}/s 8T {:.0}/s; 80/20 1T {:.0}/s 2T {:.0}/s",
             read[0], read[1], read[2], mixed[0], mixed[1]
         );
         let n = keys.len();
@@ -409,6 +407,26 @@ fn summary(key_counts: &[usize], duration: Duration) {
     println!("\n== targets (load average now: {}) ==", load_line());
     for target in &targets {
         println!("{}", target.line());
+    }
+}
+
+/// Every workload at every thread count, and the presets.
+fn table(store: &ConcurrentAlexStorage, keys: &[i64], duration: Duration) {
+    println!(
+        "{:<12} {:>7} {:>14} {:>12} {:>12} {:>14} {:>14}",
+        "workload", "threads", "ops/s", "reads/s", "writes/s", "read p99 us", "write p99 us"
+    );
+    for (name, write_percent) in WORKLOADS {
+        for threads in THREAD_COUNTS {
+            let r = run_timed(store, keys, &vec![write_percent; threads], duration);
+            print_case(name, &threads.to_string(), &r);
+        }
+    }
+    for (name, writers, readers) in PRESETS {
+        let mut mixes = vec![100; writers];
+        mixes.extend(std::iter::repeat_n(0, readers));
+        let r = run_timed(store, keys, &mixes, duration);
+        print_case(name, &format!("{writers}w+{readers}r"), &r);
     }
 }
 
