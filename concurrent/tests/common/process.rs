@@ -65,6 +65,16 @@ impl Running {
             .collect()
     }
 
+    /// SIGKILL the child (a crash at an arbitrary instant) and reap it.
+    pub fn kill(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stdout reader");
+        }
+        self.lines.lock().expect("line sink").clone()
+    }
+
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
