@@ -296,3 +296,35 @@ fn get_overhead() {
         "metrics overhead on get {overhead:.1}% > 5%"
     );
 }
+
+/// The cost of metering alone: `Metrics::start` + `Metrics::finish` for a `get` (one in
+/// 32 timed) and for an always-timed kind, per call.
+#[test]
+#[ignore = "a measurement (~2 s); see docs/perf/concurrent.md"]
+fn metering_cost_per_call() {
+    use alexdb_concurrent::metrics::Metrics;
+    let metrics = Metrics::default();
+    let calls = 5_000_000u32;
+    for kind in [OpKind::Get, OpKind::Insert] {
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let started = Instant::now();
+            for _ in 0..calls {
+                let timer = metrics.start(black_box(kind));
+                let outcome: Result<(), ()> = black_box(Ok(()));
+                metrics.finish(timer, &outcome);
+            }
+            best = best.min(started.elapsed().as_nanos() as f64 / f64::from(calls));
+        }
+        println!("metering one {} call: {best:.1} ns", kind.name());
+    }
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        for _ in 0..calls {
+            black_box(Instant::now().elapsed());
+        }
+        best = best.min(started.elapsed().as_nanos() as f64 / f64::from(calls));
+    }
+    println!("two clock reads (Instant::now + elapsed): {best:.1} ns");
+}
