@@ -16,9 +16,11 @@
 //! - reopen after `checkpoint` + `close` from the snapshot, against a full-scan rebuild
 //!   (the `snapshot-*.snap` file moved out of the directory), rounds interleaved, and
 //!   `open_report()` asserted to name the path taken (N only);
-//! - `compact()` after deleting a random 50% of the keys with single `delete` calls:
-//!   space amplification before and after, and the reclaim rate
-//!   `bytes_reclaimed / duration` (N only, once: it consumes the store).
+//! - `compact()` after deleting a random 50% of the keys (random in key and in log
+//!   position) with single `delete` calls: space amplification before and after, and the
+//!   reclaim rate `bytes_reclaimed / duration` (N only, once: it consumes the store);
+//!   then close, reopen and count kept keys lost and deleted keys back (must be 0).
+//!   `ENGINE_BENCH_DEAD_RATIO` overrides `compaction_dead_ratio` (preset: 0.5).
 //!
 //! Criterion times the repeatable operations (gets, 100,000 single inserts into a fresh
 //! store). The one-shot operations (loads, reopen, compaction) and the ratios are timed
@@ -630,10 +632,24 @@ fn reopen(
         "<= 25%",
         share <= 0.25,
     );
-    open(&dir)
+    AlexStorage::open_with(&dir, compaction_config()).expect("reopen")
 }
 
-/// Delete a random half of the keys, then compact once.
+/// `Config::benchmark()` with the compaction threshold from `ENGINE_BENCH_DEAD_RATIO`
+/// (default: the preset's).
+fn compaction_config() -> Config {
+    let mut config = Config::benchmark();
+    if let Some(ratio) = std::env::var("ENGINE_BENCH_DEAD_RATIO")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.compaction_dead_ratio = ratio;
+    }
+    config
+}
+
+/// Delete a random half of the keys (random in key and in log position), then compact
+/// once; then close, reopen, and count keys lost or resurrected.
 fn compaction(
     summary: &mut Summary,
     size: &str,
@@ -641,8 +657,9 @@ fn compaction(
     values: &Values,
     data: &Dataset,
 ) {
-    // `data.keys` is in random order: its first half is a random half of the keys.
-    let (deleted, kept) = data.keys.split_at(data.keys.len() / 2);
+    let mut order = data.keys.clone();
+    order.shuffle(&mut StdRng::seed_from_u64(SEED ^ 0xDE1E7E));
+    let (deleted, kept) = order.split_at(order.len() / 2);
     let ((), elapsed) = timed(|| {
         for &key in deleted {
             assert!(store.delete(key).expect("delete"), "key {key} existed");
@@ -659,11 +676,19 @@ fn compaction(
     verify(&store, values, kept, deleted);
     println!("compaction: before {before:?}\nreport {report:?}\nafter {after:?}");
     summary.info(
+        format!("compact {size}: dead ratio threshold"),
+        format!("{}", store.config().compaction_dead_ratio),
+    );
+    summary.info(
         format!("compact {size}: segments in/out"),
         format!(
             "{}/{} of {}",
             report.segments_in, report.segments_out, before.segments
         ),
+    );
+    summary.info(
+        format!("compact {size}: tombstones kept/dropped"),
+        format!("{}/{}", report.tombstones_kept, report.tombstones_dropped),
     );
     summary.info(
         format!("compact {size}: space amp before"),
@@ -690,10 +715,30 @@ fn compaction(
         format!("compact {size}: wall time of compact()"),
         millis(wall),
     );
+
+    // Correctness after the compaction survives a reopen (counted, not asserted, so the
+    // table is printed either way).
     let dir = store.dir().to_path_buf();
     store.close().expect("close");
-    let store = open(&dir);
-    assert_eq!(store.len(), kept.len());
-    verify(&store, values, kept, deleted);
+    let store = AlexStorage::open_with(&dir, compaction_config()).expect("reopen");
+    println!("reopen after compaction: {:?}", store.open_report());
+    let lost = kept
+        .iter()
+        .filter(|&&key| store.get(key).expect("get") != Some(values.of(key)))
+        .count();
+    let resurrected = deleted
+        .iter()
+        .filter(|&&key| store.get(key).expect("get").is_some())
+        .count();
+    let source = match &store.open_report().source {
+        IndexSource::Snapshot { .. } => "snapshot",
+        IndexSource::FullScan { .. } => "full scan",
+    };
+    summary.check(
+        format!("compact {size}: reopen afterwards ({source})"),
+        format!("{} keys, {lost} lost, {resurrected} back", store.len()),
+        "0 lost, 0 back",
+        lost == 0 && resurrected == 0 && store.len() == kept.len(),
+    );
     discard(store);
 }
