@@ -182,7 +182,7 @@ fn run_and_kill(
     let stderr = stderr_reader.join().unwrap_or_default();
     assert_eq!(
         status.signal(),
-        Some(libc_sigkill()),
+        Some(libc::SIGKILL),
         "the child died by SIGKILL, not by itself: {status:?}\n{stderr}"
     );
     lines.extend(line_rx.try_iter());
@@ -202,10 +202,6 @@ fn run_and_kill(
             acked.batches.insert(first, count);
         }
     }
-}
-
-fn libc_sigkill() -> i32 {
-    9
 }
 
 /// Open the log and check it against everything acknowledged so far.

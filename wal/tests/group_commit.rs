@@ -279,9 +279,7 @@ fn commit_with_publishes_each_batch_once_in_order_before_returning() {
         "every batch published exactly once"
     );
     check_receipts_against_log(&recorder.wal, &per_thread);
-    // Mixing plain commits in: they are published by nobody, and later groups still
-    // publish in order (the recorder tolerates the gap only if told; here it is not
-    // used again, so just check plain commits keep working).
+    // A plain commit after `commit_with` ones still works (it is published by nobody).
     recorder
         .wal
         .commit(&[alexdb_wal::Entry {
