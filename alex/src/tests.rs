@@ -514,3 +514,73 @@ fn perf_range_scan() {
         );
     }
 }
+
+/// Long randomized stress against `BTreeMap`: phases of appends, prepends, clustered and
+/// uniform inserts, deletes of ranges, re-bulk-loads, with full checks between phases.
+/// Run: `cargo test -p alexdb-alex --release --lib stress_phases -- --ignored`
+/// (`ALEX_STRESS_ROUNDS`, default 20).
+#[test]
+#[ignore]
+fn stress_phases() {
+    let rounds: u64 = std::env::var("ALEX_STRESS_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    for seed in 0..rounds {
+        let mut rng = StdRng::seed_from_u64(1000 + seed);
+        let mut map = AlexMap::new();
+        let mut model = BTreeMap::new();
+        for phase in 0..12 {
+            let count = rng.gen_range(1..30_000);
+            let kind = rng.gen_range(0..7);
+            let base: i64 = rng.r#gen();
+            let step: i64 = 1 << rng.gen_range(0..40);
+            for i in 0..count as i64 {
+                let k = match kind {
+                    0 => base.saturating_add(i.saturating_mul(step)),
+                    1 => base.saturating_sub(i.saturating_mul(step)),
+                    2 => base.wrapping_add(rng.gen_range(-1000..1000)),
+                    3 => rng.r#gen(),
+                    4 => {
+                        [i64::MIN, i64::MAX, 0, -1][rng.gen_range(0..4)]
+                            + rng.gen_range(-3..=3).max(0)
+                    }
+                    _ => base.wrapping_add(rng.gen_range(0..(step.max(2)))),
+                };
+                if kind == 6 || (phase % 3 == 2 && rng.gen_bool(0.5)) {
+                    assert_eq!(
+                        map.remove(k),
+                        model.remove(&k),
+                        "seed {seed} phase {phase} remove {k}"
+                    );
+                } else {
+                    let v: u64 = rng.r#gen();
+                    assert_eq!(
+                        map.insert(k, v),
+                        model.insert(k, v),
+                        "seed {seed} phase {phase} insert {k}"
+                    );
+                }
+            }
+            if phase % 4 == 3 {
+                // Remove a random key range.
+                let lo: i64 = rng.r#gen();
+                let hi = lo.saturating_add(1 << rng.gen_range(30..63));
+                let doomed: Vec<i64> = model.range(lo..=hi).map(|(k, _)| *k).collect();
+                for k in doomed {
+                    assert_eq!(map.remove(k), model.remove(&k));
+                }
+            }
+            if phase == 6 {
+                let pairs: Vec<(i64, u64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+                map = AlexMap::bulk_load(&pairs).unwrap();
+            }
+            assert_same(&map, &model);
+            let stats = map.stats();
+            assert!(
+                stats.heap_bytes <= (64 * stats.keys).max(1 << 20),
+                "seed {seed} phase {phase}: {stats:?}"
+            );
+        }
+    }
+}
