@@ -539,12 +539,29 @@ impl<V: Copy> DataNode<V> {
     /// Like [`DataNode::build`] with an explicit capacity (`> pairs.len()`, or any when empty).
     pub fn build_with_capacity(pairs: &[(i64, V)], cap: usize, layout: Layout) -> Self {
         let n = pairs.len();
+        if n == 0 {
+            return DataNode::empty();
+        }
+        assert!(cap > n, "data node of {n} keys needs more than {cap} slots");
+        let fit = DataModel::fit_ranks(pairs.iter().map(|p| p.0), n);
+        Self::build_with_model(pairs, cap, fit, layout)
+    }
+
+    /// Like [`DataNode::build_with_capacity`], with `fit` (predicting ranks `0..n`) as the
+    /// model instead of a fresh least-squares fit: an expansion whose model still predicts
+    /// well rescales it (as ALEX does) rather than paying for a new fit.
+    pub fn build_with_model(
+        pairs: &[(i64, V)],
+        cap: usize,
+        fit: DataModel,
+        layout: Layout,
+    ) -> Self {
+        let n = pairs.len();
         let mut node = DataNode::empty();
         if n == 0 {
             return node;
         }
         assert!(cap > n, "data node of {n} keys needs more than {cap} slots");
-        let fit = DataModel::fit_ranks(pairs.iter().map(|p| p.0), n);
         // Ranks [0, n) are spread over `used` slots, starting at `first`.
         let used = match layout {
             Layout::Spread => cap as f64,
@@ -607,6 +624,16 @@ impl<V: Copy> DataNode<V> {
         *self = DataNode::build(pairs, density, layout);
         self.prev = prev;
         self.next = next;
+    }
+
+    /// The position model rescaled to predict ranks `0..num_keys` (for [`Self::build_with_model`]);
+    /// meaningful for nodes built with [`Layout::Spread`].
+    pub fn rank_model(&self) -> DataModel {
+        if self.num_keys == 0 || self.capacity() == 0 {
+            return self.model;
+        }
+        self.model
+            .scaled(self.num_keys as f64 / self.capacity() as f64)
     }
 
     /// Panics with a description of the first violated invariant.

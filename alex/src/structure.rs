@@ -188,7 +188,7 @@ impl<V: Copy> AlexMap<V> {
         // cheap after an expansion whatever the model's fit; splitting them would only cut off
         // the end that receives every insert (and, at the edge of a domain, deepen the tree).
         if !too_big && (layout != Layout::Spread || (!catastrophic && !deviated)) {
-            self.expand(leaf, layout);
+            self.expand(leaf, layout, !deviated && layout == Layout::Spread);
             return;
         }
         let pairs = node.pairs();
@@ -262,7 +262,7 @@ impl<V: Copy> AlexMap<V> {
             best = choice;
         }
         match best {
-            Choice::Expand => self.expand(leaf, layout),
+            Choice::Expand => self.expand(leaf, layout, false),
             Choice::Sideways(d) => {
                 self.split_sideways(leaf, parent, block_start, block_size, d, &pairs, layout)
             }
@@ -273,14 +273,21 @@ impl<V: Copy> AlexMap<V> {
     }
 
     /// Rebuilds `leaf` with room for more keys (or, if it is not full, retrains it at its
-    /// current size).
-    fn expand(&mut self, leaf: u32, layout: Layout) {
+    /// current size). With `rescale`, the node's model is scaled to the new capacity instead
+    /// of refitted (ALEX does this when the model's cost has not deviated).
+    fn expand(&mut self, leaf: u32, layout: Layout, rescale: bool) {
         let node = &mut self.datas[leaf as usize];
         let n = node.num_keys;
         let cap = capacity_for(n + 1, MIN_DENSITY).max(node.capacity());
         let pairs = node.pairs();
         let (prev, next) = (node.prev, node.next);
-        *node = DataNode::build_with_capacity(&pairs, cap, layout);
+        *node = if rescale && n > 0 {
+            // The old model predicts ranks of the old keys; as a rank model it keeps its shape.
+            let model = node.rank_model();
+            DataNode::build_with_model(&pairs, cap, model, layout)
+        } else {
+            DataNode::build_with_capacity(&pairs, cap, layout)
+        };
         node.prev = prev;
         node.next = next;
         self.counters.expansions += 1;

@@ -584,3 +584,48 @@ fn stress_phases() {
         }
     }
 }
+
+/// Insert self-check: bulk load half of 5M uniform keys, insert the other half.
+/// `ALEX_PERF_ONLY=alex|btree|skip` times one side alone (compare with `perf stat`).
+#[test]
+#[ignore]
+fn perf_inserts() {
+    use rand::seq::SliceRandom;
+    let which = std::env::var("ALEX_PERF_ONLY").unwrap_or_default();
+    let mut rng = StdRng::seed_from_u64(43);
+    let mut keys: Vec<i64> = (0..5_000_000).map(|_| rng.r#gen::<i64>()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let (mut loaded, mut inserted) = (Vec::new(), Vec::new());
+    for (i, &k) in keys.iter().enumerate() {
+        if i % 2 == 0 {
+            loaded.push((k, k as u64));
+        } else {
+            inserted.push(k);
+        }
+    }
+    inserted.shuffle(&mut rng);
+    if which != "btree" && which != "skip" {
+        let mut map = AlexMap::bulk_load(&loaded).unwrap();
+        let t = std::time::Instant::now();
+        for &k in &inserted {
+            map.insert(k, k as u64);
+        }
+        println!(
+            "alex: {:.0} ns/insert {:?}",
+            t.elapsed().as_nanos() as f64 / inserted.len() as f64,
+            map.stats()
+        );
+    }
+    if which != "alex" && which != "skip" {
+        let mut bt: BTreeMap<i64, u64> = loaded.iter().copied().collect();
+        let t = std::time::Instant::now();
+        for &k in &inserted {
+            bt.insert(k, k as u64);
+        }
+        println!(
+            "btree: {:.0} ns/insert",
+            t.elapsed().as_nanos() as f64 / inserted.len() as f64
+        );
+    }
+}
