@@ -629,3 +629,36 @@ fn perf_inserts() {
         );
     }
 }
+
+/// Full-iteration self-check (per-item cost without the start lookup).
+#[test]
+#[ignore]
+fn perf_full_iteration() {
+    let which = std::env::var("ALEX_PERF_ONLY").unwrap_or_default();
+    let mut rng = StdRng::seed_from_u64(44);
+    let mut keys: Vec<i64> = (0..2_000_000).map(|_| rng.r#gen::<i64>()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let pairs: Vec<(i64, u64)> = keys.iter().map(|&k| (k, k as u64)).collect();
+    let mut sum = 0u64;
+    if which == "alex" {
+        let map = AlexMap::bulk_load(&pairs).unwrap();
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            for (_, v) in map.iter() {
+                sum = sum.wrapping_add(*v);
+            }
+        }
+        println!("alex {:.2} ns/item", t.elapsed().as_nanos() as f64 / 40e6);
+    } else if which == "btree" {
+        let bt: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            for (_, v) in bt.iter() {
+                sum = sum.wrapping_add(*v);
+            }
+        }
+        println!("btree {:.2} ns/item", t.elapsed().as_nanos() as f64 / 40e6);
+    }
+    println!("{sum}");
+}
