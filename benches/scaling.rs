@@ -605,6 +605,13 @@ fn metrics_overhead(store: &ConcurrentAlexStorage, keys: &[i64]) -> Target {
 
 /// `Full` commits from 1 and 8 threads, and reader p99 while one writer commits.
 fn full_mode_targets(duration: Duration) -> Vec<Target> {
+    // At least 1 s per case in a real run: a single Full committer does only a few
+    // hundred commits per second.
+    let full_duration = if is_bench_run() {
+        duration.max(Duration::from_secs(1))
+    } else {
+        duration
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, keys) = load(
         dir.path(),
@@ -618,12 +625,7 @@ fn full_mode_targets(duration: Duration) -> Vec<Target> {
     let mut commits = Vec::new();
     for threads in THREAD_COUNTS {
         let before = store.stats().wal;
-        let r = run_timed(
-            &store,
-            &keys,
-            &vec![100; threads],
-            duration.max(Duration::from_secs(1)),
-        );
+        let r = run_timed(&store, &keys, &vec![100; threads], full_duration);
         let after = store.stats().wal;
         let groups = after.groups - before.groups;
         let batches = after.batches - before.batches;
@@ -656,7 +658,7 @@ fn full_mode_targets(duration: Duration) -> Vec<Target> {
                 h
             })
         };
-        std::thread::sleep(duration.max(Duration::from_secs(1)));
+        std::thread::sleep(full_duration);
         stop.store(true, Ordering::Relaxed);
         (
             reader.join().expect("reader"),
