@@ -24,7 +24,7 @@
 //!
 //! Criterion times the repeatable operations (gets, 100,000 single inserts into a fresh
 //! store). The one-shot operations (loads, reopen, compaction) and the ratios are timed
-//! with `std::time::Instant` in a summary pass (gets: best of 3 interleaved passes of
+//! with `std::time::Instant` in a summary pass (gets: best of 5 interleaved passes of
 //! 1,000,000 queries), which ends with a table of figure, target and met/missed.
 //! `ENGINE_BENCH_CRITERION=0` skips criterion; `ENGINE_BENCH_SUMMARY=0` skips the
 //! summary's one-shot parts (loads are still timed, since the stores must be built).
@@ -52,7 +52,7 @@ const VALUE_PATTERNS: usize = 4096;
 const QUERY_COUNT: usize = 1_000_000;
 const BATCH_KEYS: usize = 100_000;
 const CRITERION_INSERTS: usize = 100_000;
-const GET_PASSES: usize = 3;
+const GET_PASSES: usize = 5;
 const REOPEN_ROUNDS: usize = 3;
 const SEED: u64 = 0xE561_2020;
 
