@@ -4,9 +4,10 @@
 //! The public API is [`AlexMap`] (this file). The design is described in `docs/alex.md`;
 //! internals live in the modules below:
 //! - [`model`]: linear models (model-node router, data-node position model);
-//! - [`data`]: data nodes (gapped arrays, bitmap, search, insert, delete);
+//! - [`data`]: data nodes (gapped arrays, search, insert, delete), [`bitmap`]: their bitmaps;
 //! - [`cost`]: the cost model and every tuning constant;
-//! - [`structure`]: expansion, contraction, splits, merges and growth of the tree;
+//! - [`structure`]: expansion, contraction, splits, merges and collapses;
+//! - [`grow`]: growth of the root's (or a model node's) key domain;
 //! - [`bulk`]: bulk load (top-down, fanout chosen by the cost model);
 //! - [`iter`]: ordered iteration in both directions;
 //! - [`invariants`]: `check_invariants` and `stats`.
@@ -20,9 +21,11 @@
 //! - The leaves form a doubly linked list in key order (`first_leaf .. last_leaf`).
 //! - `len` is the sum of the data nodes' key counts.
 
+mod bitmap;
 mod bulk;
 mod cost;
 mod data;
+mod grow;
 mod invariants;
 mod iter;
 mod model;
