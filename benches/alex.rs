@@ -21,7 +21,8 @@
 //! beyond its cores and wall-clock time then mostly measures waiting for a CPU. Set
 //! `ALEX_BENCH_SUMMARY=0` to skip the summary, or `ALEX_BENCH_CRITERION=0` to run only it.
 //!
-//! Run: `CARGO_TARGET_DIR=... cargo bench --bench alex` (about 5 minutes at 10M keys);
+//! Run: `CARGO_TARGET_DIR=... cargo bench --bench alex` (10M keys: about 3.5 CPU-minutes,
+//! 9 minutes of wall clock on the loaded 2-core machine; results in docs/perf/alex.md);
 //! quick: `ALEX_BENCH_KEYS=200000 cargo bench --bench alex`. All data sets come from fixed
 //! seeds and are built before any timed loop. Under `cargo test --benches` (no `--bench`
 //! argument) it runs as a smoke test on 20,000 keys.
