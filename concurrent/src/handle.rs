@@ -4,8 +4,8 @@
 use crate::metrics::{Metrics, MetricsSnapshot, OpKind};
 use alexdb_engine::codec::{self, DEFAULT_KEYSPACE, KeyspaceId, TAG_DELETE, TAG_PUT};
 use alexdb_engine::{
-    AccessMode, AlexStorage, CatchUpReport, CompactionReport, Config, Error, Keyspace,
-    PublishedBatch, Result, StorageStats, WriteBatch,
+    AccessMode, AlexStorage, CatchUpReport, CompactionGoal, CompactionReport, Config, Error,
+    Keyspace, PublishedBatch, Result, StorageStats, WriteBatch,
 };
 use alexdb_wal::{CommitReceipt, Entry, Publish, Wal};
 use parking_lot::{Mutex, RwLock};
@@ -371,7 +371,7 @@ impl ConcurrentAlexStorage {
             && self.shared.auto_compact
             && self.shared.storage.read().has_compaction_work()
         {
-            outcome = self.compact_locked().map(|_| ());
+            outcome = self.compact_locked(CompactionGoal::DeadRatio).map(|_| ());
         }
         if let Err(error) = outcome {
             *self.shared.maintenance_error.lock() = Some(error.to_string());
@@ -431,15 +431,20 @@ impl ConcurrentAlexStorage {
     /// the exclusive lock is taken only to repoint the indexes and to adopt the MANIFEST.
     pub fn compact(&self) -> Result<CompactionReport> {
         let _maintenance = self.shared.maintenance.lock();
-        self.compact_locked()
+        self.compact_locked(CompactionGoal::TargetAmplification)
     }
 
-    fn compact_locked(&self) -> Result<CompactionReport> {
+    fn compact_locked(&self, goal: CompactionGoal) -> Result<CompactionReport> {
         let wal = self.shared.writer()?;
-        if self.shared.storage.read().active_segment_worth_sealing() {
+        if self
+            .shared
+            .storage
+            .read()
+            .active_segment_worth_sealing(goal)
+        {
             wal.roll()?;
         }
-        let Some(mut choice) = self.shared.storage.read().choose_compaction()? else {
+        let Some(mut choice) = self.shared.storage.read().choose_compaction(goal)? else {
             return Ok(CompactionReport::default());
         };
         for victim in 0..choice.victim_count() {

@@ -64,6 +64,17 @@ struct Survivor {
     stored_len: u64,
 }
 
+/// How much a compaction should take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompactionGoal {
+    /// Only segments past `Config::compaction_dead_ratio` (the automatic policy).
+    DeadRatio,
+    /// While the space amplification is above `Config::compaction_target_amplification`,
+    /// every sealed segment (a full compaction, which can drop every tombstone);
+    /// otherwise as `DeadRatio`. What an explicit `compact()` does.
+    TargetAmplification,
+}
+
 /// Victims chosen and (after `choose_survivors`) the records to keep from them.
 #[derive(Debug)]
 pub struct CompactionChoice {
@@ -115,14 +126,20 @@ impl AlexStorage {
     }
 
     /// Compact every sealed segment whose dead-byte ratio is at least
-    /// `Config::compaction_dead_ratio` (the active log segment is sealed first if it
-    /// qualifies and holds records).
+    /// `Config::compaction_dead_ratio` — or all of them while the space amplification is
+    /// above `Config::compaction_target_amplification` (the active log segment is sealed
+    /// first when that needs it).
     pub fn compact(&mut self) -> Result<CompactionReport> {
+        self.compact_with(CompactionGoal::TargetAmplification)
+    }
+
+    /// Compact for `goal`.
+    pub fn compact_with(&mut self, goal: CompactionGoal) -> Result<CompactionReport> {
         let started = Instant::now();
-        if self.active_segment_worth_sealing() {
+        if self.active_segment_worth_sealing(goal) {
             self.writer()?.roll()?;
         }
-        let Some(mut choice) = self.choose_compaction()? else {
+        let Some(mut choice) = self.choose_compaction(goal)? else {
             return Ok(CompactionReport {
                 duration: started.elapsed(),
                 ..CompactionReport::default()
@@ -142,33 +159,56 @@ impl AlexStorage {
         installed.retire_victims()
     }
 
-    /// Whether the active log segment holds records and crossed the dead-byte
-    /// threshold, so that compaction should seal it first (`Wal::roll`).
-    pub fn active_segment_worth_sealing(&self) -> bool {
+    /// Whether the active log segment holds records and should be sealed so that
+    /// compaction for `goal` can take it (`Wal::roll`).
+    pub fn active_segment_worth_sealing(&self, goal: CompactionGoal) -> bool {
         let Some(wal) = &self.wal else {
             return false;
         };
+        let over_target = goal == CompactionGoal::TargetAmplification
+            && self.space_amplification() > self.config.compaction_target_amplification;
         self.segments
             .get(wal.active_segment_id().0)
             .is_some_and(|slot| {
                 slot.segment.first_seq().0 != 0
                     && wal.last_seq() >= slot.segment.first_seq()
-                    && slot.dead_ratio() >= self.config.compaction_dead_ratio
+                    && (slot.dead_ratio() >= self.config.compaction_dead_ratio
+                        || (over_target && slot.dead_bytes() > slot.written_bytes() / 10))
             })
     }
 
-    /// Choose the victims: sealed segments past the dead-byte threshold. `None` if there
-    /// is nothing to compact. (Call `Wal::roll` first if
-    /// `active_segment_worth_sealing`.)
-    pub fn choose_compaction(&self) -> Result<Option<CompactionChoice>> {
+    fn space_amplification(&self) -> f64 {
+        let live: u64 = self.segments.iter().map(|slot| slot.live_bytes).sum();
+        let written: u64 = self.segments.iter().map(|slot| slot.written_bytes()).sum();
+        if live == 0 {
+            1.0
+        } else {
+            written as f64 / live as f64
+        }
+    }
+
+    /// Choose the victims among sealed segments: those past the dead-byte threshold, or,
+    /// for `TargetAmplification` while the space amplification is above the target,
+    /// all of them. `None` if there is nothing to compact. (Call
+    /// `Wal::roll` first if `active_segment_worth_sealing`.)
+    pub fn choose_compaction(&self, goal: CompactionGoal) -> Result<Option<CompactionChoice>> {
         let wal = Arc::clone(self.writer()?);
         let started = Instant::now();
         let threshold = self.config.compaction_dead_ratio;
         let active = wal.active_segment_id().0;
+        // Over the target, compact every sealed segment: only then can every tombstone
+        // go (a segment left out may hold an older record of its key).
+        let full = goal == CompactionGoal::TargetAmplification
+            && self.space_amplification() > self.config.compaction_target_amplification;
+        // Only segments all of whose records are applied: a group appended but not yet
+        // applied (the concurrent wrapper applies groups after their sync) would
+        // otherwise be indexed into a segment this compaction is about to remove.
+        let applied = self.applied_seq;
         let victims: Vec<Arc<Segment>> = self
             .segments
             .iter()
-            .filter(|slot| slot.segment.id().0 != active && slot.dead_ratio() >= threshold)
+            .filter(|slot| slot.segment.id().0 != active && slot.segment.last_seq().0 <= applied)
+            .filter(|slot| full || slot.dead_ratio() >= threshold)
             .map(|slot| Arc::clone(&slot.segment))
             .collect();
         if victims.is_empty() {
@@ -179,7 +219,7 @@ impl AlexStorage {
             .segments
             .iter()
             .filter(|slot| !victim_ids.contains(&slot.segment.id().0))
-            .map(|slot| slot.min_seq)
+            .map(|slot| slot.min_seq())
             .min()
             .unwrap_or(u64::MAX);
         let report = CompactionReport {

@@ -17,6 +17,10 @@ pub struct Config {
     pub checkpoint_every_bytes: u64,
     /// A sealed segment is compacted once this fraction of its bytes is dead. Default 0.5.
     pub compaction_dead_ratio: f64,
+    /// While the space amplification (written bytes / live bytes) is above this, an
+    /// explicit `compact()` rewrites every sealed segment. Default 1.1. Automatic
+    /// compaction uses only `compaction_dead_ratio`.
+    pub compaction_target_amplification: f64,
     /// Compact automatically after each automatic checkpoint when some segment crossed
     /// `compaction_dead_ratio`. Default on in the presets; tests that need a fixed
     /// segment layout turn it off.
@@ -40,6 +44,7 @@ impl Config {
             max_value_len: 16 << 20,
             checkpoint_every_bytes: 256 << 20,
             compaction_dead_ratio: 0.5,
+            compaction_target_amplification: 1.1,
             auto_compact: true,
             normal_sync_interval: Duration::from_millis(100),
             normal_sync_commits: 1000,
@@ -112,6 +117,14 @@ impl Config {
                 self.compaction_dead_ratio
             ));
         }
+        if self.compaction_target_amplification.is_nan()
+            || self.compaction_target_amplification < 1.0
+        {
+            return fail(format!(
+                "compaction_target_amplification {} must be at least 1.0",
+                self.compaction_target_amplification
+            ));
+        }
         Ok(())
     }
 }
@@ -130,6 +143,10 @@ impl std::fmt::Debug for Config {
             .field("max_value_len", &self.max_value_len)
             .field("checkpoint_every_bytes", &self.checkpoint_every_bytes)
             .field("compaction_dead_ratio", &self.compaction_dead_ratio)
+            .field(
+                "compaction_target_amplification",
+                &self.compaction_target_amplification,
+            )
             .field("auto_compact", &self.auto_compact)
             .field("normal_sync_interval", &self.normal_sync_interval)
             .field("normal_sync_commits", &self.normal_sync_commits)

@@ -30,7 +30,9 @@ mod storage;
 pub use alexdb_wal::{PublishedBatch, RecoveryMode, RecoveryReport, SyncMode, WalStats};
 pub use batch::WriteBatch;
 pub use codec::KeyspaceId;
-pub use compaction::{CompactionChoice, CompactionPlan, CompactionReport, InstalledCompaction};
+pub use compaction::{
+    CompactionChoice, CompactionGoal, CompactionPlan, CompactionReport, InstalledCompaction,
+};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use follow::CatchUpReport;

@@ -98,8 +98,7 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
     let wal = Arc::new(wal);
     let mut segments = SegmentTable::default();
     for segment in wal.segments() {
-        let first_seq = segment.first_seq().0;
-        segments.insert(segment, if first_seq == 0 { u64::MAX } else { first_seq });
+        segments.insert(segment, u64::MAX);
     }
     for standalone in &manifest.standalone {
         let segment = Segment::open(&layout::segment_path(dir, standalone.id))?;

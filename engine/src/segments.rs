@@ -15,13 +15,26 @@ pub struct SegmentSlot {
     pub segment: Arc<Segment>,
     /// Sum of the stored lengths of records some index points at.
     pub live_bytes: u64,
-    /// Smallest sequence number of any record in the segment (`u64::MAX` if none).
-    pub min_seq: u64,
+    /// Compacted segments: smallest sequence number of any record in it (`u64::MAX`
+    /// if none). Log segments read theirs live from the segment (see `min_seq()`),
+    /// because the active one fills after it was registered.
+    standalone_min_seq: u64,
 }
 
 impl SegmentSlot {
     pub fn kind(&self) -> SegmentKind {
         self.segment.kind()
+    }
+
+    /// Smallest sequence number of any record in the segment (`u64::MAX` if none yet).
+    pub fn min_seq(&self) -> u64 {
+        match self.segment.kind() {
+            SegmentKind::Log => match self.segment.first_seq().0 {
+                0 => u64::MAX,
+                first => first,
+            },
+            SegmentKind::Standalone => self.standalone_min_seq,
+        }
     }
 
     /// Bytes of the segment in use (header and records), live or not.
@@ -50,6 +63,7 @@ pub struct SegmentTable {
 }
 
 impl SegmentTable {
+    /// Register a segment; `min_seq` matters only for compacted (standalone) segments.
     pub fn insert(&mut self, segment: Arc<Segment>, min_seq: u64) {
         let id = segment.id().0 as usize;
         if self.slots.len() <= id {
@@ -58,7 +72,7 @@ impl SegmentTable {
         self.slots[id] = Some(SegmentSlot {
             segment,
             live_bytes: 0,
-            min_seq,
+            standalone_min_seq: min_seq,
         });
     }
 
@@ -68,10 +82,7 @@ impl SegmentTable {
         let id = segment.id().0;
         match self.get_mut(id) {
             Some(slot) => slot.segment = segment,
-            None => {
-                let first_seq = segment.first_seq().0;
-                self.insert(segment, if first_seq == 0 { u64::MAX } else { first_seq });
-            }
+            None => self.insert(segment, u64::MAX),
         }
     }
 

@@ -393,8 +393,7 @@ impl AlexStorage {
                     format!("log segment {id} vanished"),
                 )
             })?;
-            let min_seq = segment.first_seq().0;
-            self.segments.insert(segment, min_seq);
+            self.segments.insert(segment, u64::MAX);
         }
         PackedLocation::pack(location).ok_or_else(|| {
             Error::InvalidConfig(format!(
@@ -458,7 +457,7 @@ impl AlexStorage {
         if self.checkpoint_due() {
             self.checkpoint()?;
             if self.config.auto_compact && self.has_compaction_work() {
-                self.compact()?;
+                self.compact_with(crate::compaction::CompactionGoal::DeadRatio)?;
             }
         }
         Ok(())

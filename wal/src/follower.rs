@@ -37,6 +37,8 @@ pub struct LogFollower {
     ids_at_open: BTreeSet<u64>,
     /// Start of the batch being assembled (its records are checked, not yet visited).
     batch_start: Option<Location>,
+    /// Last record of the batch being assembled, and its seq.
+    batch_last: Option<(Location, u64)>,
     /// Last seq handed to a visitor.
     last_visited: u64,
     /// Last seq checked (visited or in the open batch); 0 before the first record.
@@ -67,6 +69,7 @@ impl LogFollower {
             known_ids: BTreeSet::new(),
             ids_at_open: BTreeSet::new(),
             batch_start: None,
+            batch_last: None,
             last_visited: from.0.saturating_sub(1),
             last_seen: 0,
             buffer: Vec::new(),
@@ -170,6 +173,16 @@ impl LogFollower {
                     if known_gap {
                         self.expected_seq = 0;
                     }
+                    if self.last_seen != 0 && next.header_first_seq() > self.last_seen + 1 {
+                        // Sequence numbers jump into the next segment: the rest of the
+                        // open batch was in segments retired since, so it was complete.
+                        if let (Some(start), Some((last, seq))) =
+                            (self.batch_start.take(), self.batch_last.take())
+                        {
+                            self.visit_batch(start, last, visit)?;
+                            self.last_visited = self.last_visited.max(seq);
+                        }
+                    }
                     self.cursor = Some((next.id(), SEGMENT_HEADER_LEN));
                     self.segments.insert(next.id(), next);
                     self.forget_unneeded();
@@ -194,12 +207,17 @@ impl LogFollower {
                 offset,
             };
             match header.frame {
-                Frame::First => self.batch_start = Some(location),
+                Frame::First => {
+                    self.batch_start = Some(location);
+                    self.batch_last = Some((location, header.seq));
+                }
                 Frame::Middle => {
                     // A batch whose start preceded `from` (or the follower's first look).
                     self.batch_start.get_or_insert(location);
+                    self.batch_last = Some((location, header.seq));
                 }
                 Frame::Full | Frame::Last => {
+                    self.batch_last = None;
                     let start = self.batch_start.take().unwrap_or(location);
                     self.visit_batch(start, location, visit)?;
                     self.last_visited = self.last_visited.max(header.seq);

@@ -164,8 +164,19 @@ impl Tracker {
         self.drop_batch(batch)
     }
 
-    /// Scan the records of segment `index` (its bytes from offset 0 are `region`).
-    fn scan_segment(&mut self, index: usize, region: &[u8]) -> Result<SegmentScan> {
+    /// Scan the records of segment `index` (its bytes from offset 0 are `region`; its
+    /// header says its first record carries `header_first_seq`).
+    fn scan_segment(
+        &mut self,
+        index: usize,
+        region: &[u8],
+        header_first_seq: u64,
+    ) -> Result<SegmentScan> {
+        if header_first_seq > self.last_seq + 1 && self.open_batch.take().is_some() {
+            // Sequence numbers jump at this segment's start (even an empty one): the rest
+            // of the open batch was in segments retired since, so it was complete.
+            self.batches += 1;
+        }
         let mut offset = SEGMENT_HEADER_LEN;
         let mut has_records = false;
         let mut seq_bounds = (0, 0);
@@ -401,7 +412,7 @@ pub(crate) fn recover(
             Some(writer) => writer.whole(),
             None => &buffer,
         };
-        scans.push(tracker.scan_segment(index, region)?);
+        scans.push(tracker.scan_segment(index, region, candidate.header.first_seq)?);
         candidates.push(candidate);
     }
 

@@ -167,6 +167,11 @@ impl Segment {
     pub fn first_seq(&self) -> Seq {
         Seq(self.first_record_seq.load(Ordering::Acquire))
     }
+    /// The first sequence number recorded in the header: for a log segment, the seq its
+    /// first record carries (or will carry, while it is empty); 0 for standalone ones.
+    pub(crate) fn header_first_seq(&self) -> u64 {
+        self.header.first_seq
+    }
     /// Bytes of header + records that are published (readable); grows for the active segment.
     pub fn written_len(&self) -> u64 {
         self.map.published_len()
@@ -181,6 +186,12 @@ impl Segment {
     /// Highest sequence number written into it (0 if none).
     pub(crate) fn max_seq(&self) -> u64 {
         self.max_seq.load(Ordering::Acquire)
+    }
+
+    /// Highest sequence number of any record published in it (`Seq(0)` if none); grows
+    /// while the segment is active.
+    pub fn last_seq(&self) -> Seq {
+        Seq(self.max_seq())
     }
 
     fn bad_location(&self, offset: u64, reason: &str) -> Error {
