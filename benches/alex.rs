@@ -5,6 +5,8 @@
 //! - point lookups of existing keys and of missing keys, for keys uniform over the full `i64`
 //!   range and for lognormal keys `floor(1e9 * LogNormal(0, 2))` (deduplicated);
 //!   missing keys are drawn from the same distribution and rejected if present;
+//! - the same hits as a dependent chain (each key's index depends on the previous result),
+//!   which measures lookup latency rather than throughput (summary only);
 //! - range scans of 100 keys from random start keys drawn from the key distribution;
 //! - random inserts of N/2 uniform keys into a bulk-loaded map of the other N/2
 //!   (one iteration = all N/2 inserts; the bulk load is setup, not timed);
@@ -229,6 +231,26 @@ fn sum_lookups_btree(map: &BTreeMap<i64, u64>, keys: &[i64]) -> u64 {
     keys.iter()
         .map(|k| map.get(k).copied().unwrap_or(1))
         .fold(0, u64::wrapping_add)
+}
+
+/// Lookups where each key's index depends on the previous result, so the CPU cannot overlap
+/// them: this measures latency, where the plain loops above measure throughput.
+fn chained_lookups_alex(map: &AlexMap<u64>, keys: &[i64]) -> u64 {
+    let mut acc = 0u64;
+    for i in 0..keys.len() {
+        let key = keys[(i + (acc & 1) as usize) % keys.len()];
+        acc = acc.wrapping_add(map.get(key).copied().unwrap_or(1));
+    }
+    acc
+}
+
+fn chained_lookups_btree(map: &BTreeMap<i64, u64>, keys: &[i64]) -> u64 {
+    let mut acc = 0u64;
+    for i in 0..keys.len() {
+        let key = keys[(i + (acc & 1) as usize) % keys.len()];
+        acc = acc.wrapping_add(map.get(&key).copied().unwrap_or(1));
+    }
+    acc
 }
 
 fn sum_scans_alex(map: &AlexMap<u64>, starts: &[i64]) -> u64 {
@@ -562,6 +584,20 @@ fn summary_point_and_scan(data: &Dataset, maps: &Maps, rows: &mut Vec<Row>) {
             seconds_target: None,
         });
     }
+    let (alex, btree) = best_interleaved(
+        LOOKUP_PASSES,
+        || chained_lookups_alex(&maps.alex, &data.hits),
+        || chained_lookups_btree(&maps.btree, &data.hits),
+    );
+    rows.push(Row {
+        workload: format!("lookup hit {} chained (ops/s)", data.name),
+        operations: data.hits.len(),
+        alex,
+        btree,
+        target: "-".to_string(),
+        ratio_target: None,
+        seconds_target: None,
+    });
     let (target, ratio_target) = match data.name {
         "uniform" => (">= 2x", Some(2.0)),
         _ => ("-", None),
