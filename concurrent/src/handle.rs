@@ -5,7 +5,7 @@ use crate::metrics::{Metrics, MetricsSnapshot, OpKind};
 use alexdb_engine::codec::{self, DEFAULT_KEYSPACE, KeyspaceId, TAG_DELETE, TAG_PUT};
 use alexdb_engine::{
     AccessMode, AlexStorage, CatchUpReport, CompactionGoal, CompactionReport, Config, Error,
-    Keyspace, PublishedBatch, Result, StorageStats, WriteBatch,
+    Keyspace, KeyspaceCreation, PublishedBatch, Result, StorageStats, WriteBatch,
 };
 use alexdb_wal::{CommitReceipt, Entry, Publish, Wal};
 use parking_lot::{Mutex, RwLock};
@@ -390,14 +390,21 @@ impl ConcurrentAlexStorage {
         self.shared.storage.read().default_keyspace()
     }
 
-    /// The keyspace `name`, created (durably) if missing. Creation writes the MANIFEST
-    /// under the exclusive lock (a rare, short stall for readers).
+    /// The keyspace `name`, created (durably) if missing. The MANIFEST is written with
+    /// no store lock held; the exclusive lock only makes the keyspace visible.
     pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
         if let Ok(keyspace) = self.shared.storage.read().existing_keyspace(name) {
             return Ok(keyspace);
         }
         let _maintenance = self.shared.maintenance.lock();
-        self.shared.storage.write().keyspace(name)
+        let creation = self.shared.storage.read().begin_keyspace(name)?;
+        match creation {
+            KeyspaceCreation::Existing(keyspace) => Ok(keyspace),
+            KeyspaceCreation::New(pending) => {
+                pending.write()?;
+                Ok(self.shared.storage.write().finish_keyspace(pending))
+            }
+        }
     }
 
     /// The keyspace `name`, or `Error::KeyspaceNotFound`.

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// One `get` in this many (per thread) is timed.
-pub const GET_SAMPLE_EVERY: u32 = 32;
+pub const GET_SAMPLE_EVERY: u32 = 256;
 
 /// Kinds of operations measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,28 +76,44 @@ struct StripedCounter {
     stripes: [PaddedCounter; STRIPES],
 }
 
+/// Per-thread metering state: the counter stripe this thread uses, and how many `get`s
+/// it has started (for sampling). One thread-local, one access per operation.
+#[derive(Clone, Copy)]
+struct ThreadSlot {
+    stripe: usize,
+    get_tick: u32,
+}
+
 thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    static GET_TICK: Cell<u32> = const { Cell::new(0) };
+    static SLOT: Cell<ThreadSlot> = const {
+        Cell::new(ThreadSlot { stripe: usize::MAX, get_tick: 0 })
+    };
 }
 
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
-fn stripe() -> usize {
-    STRIPE.with(|slot| {
-        let mut stripe = slot.get();
-        if stripe == usize::MAX {
-            stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-            slot.set(stripe);
+/// This thread's stripe, and (when `tick_get`) whether this `get` is to be timed.
+#[inline]
+fn thread_slot(tick_get: bool) -> (usize, bool) {
+    SLOT.with(|cell| {
+        let mut slot = cell.get();
+        if slot.stripe == usize::MAX {
+            slot.stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
         }
-        stripe
+        let mut timed = false;
+        if tick_get {
+            slot.get_tick = slot.get_tick.wrapping_add(1);
+            timed = slot.get_tick % GET_SAMPLE_EVERY == 0;
+        }
+        cell.set(slot);
+        (slot.stripe, timed)
     })
 }
 
 impl StripedCounter {
     #[inline]
-    fn add(&self, value: u64) {
-        self.stripes[stripe()].0.fetch_add(value, Ordering::Relaxed);
+    fn add(&self, stripe: usize, value: u64) {
+        self.stripes[stripe].0.fetch_add(value, Ordering::Relaxed);
     }
 
     fn sum(&self) -> u64 {
@@ -234,6 +250,7 @@ impl Default for Metrics {
 #[derive(Debug)]
 pub struct Timer {
     kind: OpKind,
+    stripe: usize,
     started: Option<Instant>,
 }
 
@@ -242,15 +259,12 @@ impl Metrics {
     /// [`GET_SAMPLE_EVERY`]).
     #[inline]
     pub fn start(&self, kind: OpKind) -> Timer {
-        let timed = kind != OpKind::Get
-            || GET_TICK.with(|tick| {
-                let next = tick.get().wrapping_add(1);
-                tick.set(next);
-                next % GET_SAMPLE_EVERY == 0
-            });
+        let is_get = kind == OpKind::Get;
+        let (stripe, sampled) = thread_slot(is_get);
         Timer {
             kind,
-            started: timed.then(Instant::now),
+            stripe,
+            started: (!is_get || sampled).then(Instant::now),
         }
     }
 
@@ -258,9 +272,9 @@ impl Metrics {
     #[inline]
     pub fn finish<T, E>(&self, timer: Timer, outcome: &Result<T, E>) {
         let op = &self.ops[timer.kind.index()];
-        op.count.add(1);
+        op.count.add(timer.stripe, 1);
         if outcome.is_err() {
-            op.errors.add(1);
+            op.errors.add(timer.stripe, 1);
         }
         if let Some(started) = timer.started {
             op.latency.record(started.elapsed().as_nanos() as u64);

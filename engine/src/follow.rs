@@ -71,7 +71,7 @@ impl AlexStorage {
             ));
         }
         let manifest = load_manifest(&self.dir)?;
-        if manifest.standalone != self.manifest.standalone {
+        if self.needs_reload || manifest.standalone != self.manifest.standalone {
             return self.reload(started);
         }
         for (id, name) in &manifest.keyspaces {
@@ -121,9 +121,34 @@ impl AlexStorage {
         let polled = poll_follower(&mut follower, &self.manifest, &mut followed, self);
         let mappings = followed_mappings(&follower, &followed);
         self.follower = Some(follower);
+        // The follower has moved past what it polled: if anything below fails, only a
+        // reload can bring the store back in step.
+        self.needs_reload = true;
         polled?;
         for segment in mappings {
             self.segments.replace_mapping(segment);
+        }
+        // A keyspace created after our MANIFEST was read: its entry was stored before any
+        // of its records were written, so the MANIFEST on disk now names it.
+        if followed
+            .iter()
+            .any(|r| self.keyspaces.get(r.keyspace).is_none())
+        {
+            self.refresh_keyspaces()?;
+        }
+        // Check everything before applying anything: a poll is applied whole or not at all.
+        if let Some(record) = followed
+            .iter()
+            .find(|r| self.keyspaces.get(r.keyspace).is_none())
+        {
+            return Err(Error::corruption(
+                self.segment_path_of(record.location.segment_id.0),
+                record.location.offset,
+                format!(
+                    "record of key {} names keyspace {}, which the MANIFEST does not list",
+                    record.key, record.keyspace.0
+                ),
+            ));
         }
         let applied = followed.len() as u64;
         for record in followed {
@@ -143,7 +168,20 @@ impl AlexStorage {
                 record.stored_len,
             )?;
         }
+        self.needs_reload = false;
         Ok(applied)
+    }
+
+    /// Add the keyspaces the MANIFEST on disk lists that this store does not know yet.
+    pub(crate) fn refresh_keyspaces(&mut self) -> Result<()> {
+        let manifest = load_manifest(&self.dir)?;
+        for (id, name) in &manifest.keyspaces {
+            if self.keyspaces.get(*id).is_none() {
+                self.keyspaces.add(*id, name);
+            }
+        }
+        self.manifest.keyspaces = manifest.keyspaces;
+        Ok(())
     }
 }
 
@@ -248,6 +286,7 @@ fn try_open_following(dir: &Path, mode: AccessMode) -> Result<AlexStorage> {
         open_report: OpenReport::default(),
         bytes_since_checkpoint: 0,
         applied_seq: 0,
+        needs_reload: false,
         checkpoints: 0,
         compactions: 0,
     };

@@ -40,4 +40,7 @@ pub use keyspace::{Keyspace, MAX_KEYSPACE_NAME_LEN, MAX_KEYSPACES};
 pub use range::Range;
 pub use recovery::{IndexSource, OpenReport};
 pub use stats::{KeyspaceStats, StorageStats};
-pub use storage::{AccessMode, AlexStorage, PendingCheckpoint, WrittenCheckpoint};
+pub use storage::{
+    AccessMode, AlexStorage, KeyspaceCreation, PendingCheckpoint, PendingKeyspace,
+    WrittenCheckpoint,
+};

@@ -118,6 +118,7 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
         open_report: OpenReport::default(),
         bytes_since_checkpoint: 0,
         applied_seq: 0,
+        needs_reload: false,
         checkpoints: 0,
         compactions: 0,
     };
@@ -463,6 +464,15 @@ impl AlexStorage {
             );
         }
         drop(scanned);
+        // Read-only and secondary stores: the log may name a keyspace created after the
+        // MANIFEST was read (its entry is stored before any of its records).
+        if self.wal.is_none()
+            && per_keyspace
+                .iter()
+                .any(|(keyspace, _)| self.keyspaces.get(*keyspace).is_none())
+        {
+            self.refresh_keyspaces()?;
+        }
         for (keyspace, entries) in per_keyspace {
             let index = AlexMap::bulk_load(&entries)
                 .expect("full-scan entries are sorted and deduplicated by key");

@@ -56,6 +56,9 @@ pub struct AlexStorage {
     /// Highest sequence number applied to the indexes. Groups are applied in log order,
     /// so everything up to it is applied; snapshots cover exactly this.
     pub(crate) applied_seq: u64,
+    /// Secondary stores: a catch-up failed after the follower moved on, so the next one
+    /// must reload from the snapshot.
+    pub(crate) needs_reload: bool,
     pub(crate) checkpoints: u64,
     pub(crate) compactions: u64,
 }
@@ -97,8 +100,21 @@ impl AlexStorage {
 
     /// The keyspace called `name`, created (durably) if it does not exist yet.
     pub fn keyspace(&mut self, name: &str) -> Result<Keyspace> {
+        match self.begin_keyspace(name)? {
+            KeyspaceCreation::Existing(keyspace) => Ok(keyspace),
+            KeyspaceCreation::New(pending) => {
+                pending.write()?;
+                Ok(self.finish_keyspace(pending))
+            }
+        }
+    }
+
+    /// Keyspace creation phase 1 (`&self`): the existing keyspace, or the MANIFEST that
+    /// would create it. Only one checkpoint, compaction or keyspace creation may be in
+    /// progress at a time.
+    pub fn begin_keyspace(&self, name: &str) -> Result<KeyspaceCreation> {
         if let Some(state) = self.keyspaces.by_name(name) {
-            return Ok(state.handle.clone());
+            return Ok(KeyspaceCreation::Existing(state.handle.clone()));
         }
         self.ensure_writable()?;
         keyspace::validate_name(name)?;
@@ -111,9 +127,18 @@ impl AlexStorage {
         let id = self.keyspaces.next_id();
         let mut manifest = self.manifest.clone();
         manifest.keyspaces.push((id, name.to_string()));
-        manifest.store(&self.dir)?;
-        self.manifest = manifest;
-        Ok(self.keyspaces.add(id, name))
+        Ok(KeyspaceCreation::New(PendingKeyspace {
+            dir: self.dir.clone(),
+            id,
+            name: name.to_string(),
+            manifest,
+        }))
+    }
+
+    /// Keyspace creation phase 3 (`&mut self`, no I/O): make the written keyspace usable.
+    pub fn finish_keyspace(&mut self, pending: PendingKeyspace) -> Keyspace {
+        self.manifest = pending.manifest;
+        self.keyspaces.add(pending.id, &pending.name)
     }
 
     /// The keyspace called `name`, or `Error::KeyspaceNotFound`.
@@ -656,5 +681,29 @@ impl PendingCheckpoint {
         Ok(WrittenCheckpoint {
             manifest: self.manifest,
         })
+    }
+}
+
+/// What `begin_keyspace` found.
+#[derive(Debug)]
+pub enum KeyspaceCreation {
+    Existing(Keyspace),
+    New(PendingKeyspace),
+}
+
+/// A keyspace about to be created: write its MANIFEST (no lock needed), then
+/// `finish_keyspace`.
+#[derive(Debug)]
+pub struct PendingKeyspace {
+    dir: PathBuf,
+    id: KeyspaceId,
+    name: String,
+    manifest: Manifest,
+}
+
+impl PendingKeyspace {
+    /// Keyspace creation phase 2: store the MANIFEST that names the new keyspace.
+    pub fn write(&self) -> Result<()> {
+        self.manifest.store(&self.dir)
     }
 }
