@@ -271,20 +271,8 @@ impl ConcurrentAlexStorage {
             for (key, value) in entries {
                 self.check_value_len(*key, value.len())?;
             }
-            let heads: Vec<[u8; codec::HEAD_LEN]> = entries
-                .iter()
-                .map(|(key, _)| codec::encode_head(DEFAULT_KEYSPACE, *key))
-                .collect();
-            let log_entries: Vec<Entry<'_>> = entries
-                .iter()
-                .zip(&heads)
-                .map(|((_, value), head)| Entry {
-                    tag: TAG_PUT,
-                    head,
-                    body: value,
-                })
-                .collect();
-            self.commit(&log_entries)?;
+            let heads = codec::put_heads(DEFAULT_KEYSPACE, entries);
+            self.commit(&codec::put_entries(entries, &heads))?;
             Ok(())
         })
     }

@@ -37,6 +37,30 @@ pub fn encode_head(keyspace: KeyspaceId, key: i64) -> [u8; HEAD_LEN] {
     head
 }
 
+/// The heads of `items` (puts into `keyspace`), to be borrowed by [`put_entries`].
+pub fn put_heads(keyspace: KeyspaceId, items: &[(i64, &[u8])]) -> Vec<[u8; HEAD_LEN]> {
+    items
+        .iter()
+        .map(|(key, _)| encode_head(keyspace, *key))
+        .collect()
+}
+
+/// The log entries that put `items`, with heads from [`put_heads`] (same order).
+pub fn put_entries<'a>(
+    items: &'a [(i64, &'a [u8])],
+    heads: &'a [[u8; HEAD_LEN]],
+) -> Vec<alexdb_wal::Entry<'a>> {
+    items
+        .iter()
+        .zip(heads)
+        .map(|((_, value), head)| alexdb_wal::Entry {
+            tag: TAG_PUT,
+            head,
+            body: value,
+        })
+        .collect()
+}
+
 /// Decode the head of a record payload: `None` if the payload is too short to have one.
 pub fn decode_head(payload: &[u8]) -> Option<(KeyspaceId, i64, &[u8])> {
     let head: &[u8; HEAD_LEN] = payload.get(..HEAD_LEN)?.try_into().ok()?;

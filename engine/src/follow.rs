@@ -11,7 +11,6 @@
 
 use crate::codec::PackedLocation;
 use crate::config::Config;
-use crate::keyspace::Keyspaces;
 use crate::layout::{self, FileKind, MANIFEST_FILE};
 use crate::manifest::Manifest;
 use crate::recovery::{IndexSource, OpenReport};
@@ -273,23 +272,8 @@ fn try_open_following(dir: &Path, mode: AccessMode) -> Result<AlexStorage> {
             segments.replace_mapping(Arc::new(Segment::open(&path)?));
         }
     }
-    let mut storage = AlexStorage {
-        dir: dir.to_path_buf(),
-        keyspaces: Keyspaces::from_catalog(&manifest.keyspaces),
-        config: Config::default(),
-        mode,
-        _lock: None,
-        wal: None,
-        follower: None,
-        manifest,
-        segments,
-        open_report: OpenReport::default(),
-        bytes_since_checkpoint: 0,
-        applied_seq: 0,
-        needs_reload: false,
-        checkpoints: 0,
-        compactions: 0,
-    };
+    let mut storage =
+        AlexStorage::assemble(dir, Config::default(), mode, None, None, manifest, segments);
 
     let mut from_snapshot = None;
     let mut reason = "no snapshot yet".to_string();

@@ -5,7 +5,6 @@
 
 use crate::codec::{self, KeyspaceId, PackedLocation, TAG_DELETE, TAG_PUT};
 use crate::config::Config;
-use crate::keyspace::Keyspaces;
 use crate::layout::{self, DirLock, FileKind, MANIFEST_FILE};
 use crate::manifest::{Manifest, SnapshotRef};
 use crate::segments::SegmentTable;
@@ -105,23 +104,15 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
         segments.insert(Arc::new(segment), standalone.min_seq);
     }
 
-    let mut storage = AlexStorage {
-        dir: dir.to_path_buf(),
-        keyspaces: Keyspaces::from_catalog(&manifest.keyspaces),
+    let mut storage = AlexStorage::assemble(
+        dir,
         config,
-        mode: AccessMode::ReadWrite,
-        _lock: Some(lock),
-        wal: Some(wal),
-        follower: None,
+        AccessMode::ReadWrite,
+        Some(lock),
+        Some(wal),
         manifest,
         segments,
-        open_report: OpenReport::default(),
-        bytes_since_checkpoint: 0,
-        applied_seq: 0,
-        needs_reload: false,
-        checkpoints: 0,
-        compactions: 0,
-    };
+    );
     let source = storage.load_index()?;
     storage.applied_seq = storage.writer()?.last_seq().0;
     storage.open_report = OpenReport {

@@ -64,6 +64,35 @@ pub struct AlexStorage {
 }
 
 impl AlexStorage {
+    /// A store with empty indexes over `segments`, before its indexes are loaded.
+    pub(crate) fn assemble(
+        dir: &Path,
+        config: Config,
+        mode: AccessMode,
+        lock: Option<DirLock>,
+        wal: Option<Arc<Wal>>,
+        manifest: Manifest,
+        segments: SegmentTable,
+    ) -> AlexStorage {
+        AlexStorage {
+            dir: dir.to_path_buf(),
+            keyspaces: Keyspaces::from_catalog(&manifest.keyspaces),
+            config,
+            mode,
+            _lock: lock,
+            wal,
+            follower: None,
+            manifest,
+            segments,
+            open_report: OpenReport::default(),
+            bytes_since_checkpoint: 0,
+            applied_seq: 0,
+            needs_reload: false,
+            checkpoints: 0,
+            compactions: 0,
+        }
+    }
+
     /// Open the store in `dir` with [`Config::production`], creating it if missing.
     pub fn open(dir: impl AsRef<Path>) -> Result<AlexStorage> {
         AlexStorage::open_with(dir, Config::default())
@@ -309,20 +338,8 @@ impl AlexStorage {
                 body: value,
             }])?
         } else {
-            let heads: Vec<[u8; HEAD_LEN]> = items
-                .iter()
-                .map(|(key, _)| codec::encode_head(keyspace, *key))
-                .collect();
-            let entries: Vec<Entry<'_>> = items
-                .iter()
-                .zip(&heads)
-                .map(|((_, value), head)| Entry {
-                    tag: TAG_PUT,
-                    head,
-                    body: value,
-                })
-                .collect();
-            self.writer()?.commit(&entries)?
+            let heads = codec::put_heads(keyspace, items);
+            self.writer()?.commit(&codec::put_entries(items, &heads))?
         };
         self.apply_receipt(
             &receipt,
