@@ -304,6 +304,7 @@ impl ConcurrentAlexStorage {
     /// Deleting a key that is absent writes nothing.
     pub fn delete_in(&self, keyspace: &Keyspace, key: i64) -> Result<bool> {
         self.measured(OpKind::Delete, || {
+            self.shared.writer()?;
             if !self.shared.storage.read().contains_key_in(keyspace, key)? {
                 return Ok(false);
             }

@@ -443,8 +443,17 @@ fn second_writer_is_locked_out() {
     assert_eq!(readonly.get(1).expect("get"), Some(b"one".to_vec()));
     assert!(matches!(readonly.catch_up(), Err(Error::InvalidConfig(_))));
     first.close().expect("close");
-    let second =
-        ConcurrentAlexStorage::open_with(temp.path(), Config::benchmark()).expect("reopen");
+    // Other tests of this binary spawn child processes; a child forked at this moment
+    // holds a copy of the LOCK descriptor (so the lock) until it execs. Give it a moment.
+    let mut second = ConcurrentAlexStorage::open_with(temp.path(), Config::benchmark());
+    for _ in 0..100 {
+        if !matches!(second, Err(Error::Locked { .. })) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        second = ConcurrentAlexStorage::open_with(temp.path(), Config::benchmark());
+    }
+    let second = second.expect("reopen");
     assert_eq!(second.get(1).expect("get"), Some(b"one".to_vec()));
 }
 

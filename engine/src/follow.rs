@@ -70,7 +70,10 @@ impl AlexStorage {
             ));
         }
         let manifest = load_manifest(&self.dir)?;
-        if self.needs_reload || manifest.standalone != self.manifest.standalone {
+        if self.needs_reload
+            || manifest.standalone != self.manifest.standalone
+            || layout::writer_epoch(&self.dir) != self.writer_epoch
+        {
             return self.reload(started);
         }
         for (id, name) in &manifest.keyspaces {
@@ -247,10 +250,28 @@ fn open_following(dir: &Path, mode: AccessMode) -> Result<AlexStorage> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_open_following(dir, mode) {
-            // The writer removed a file between our listing and our open: look again.
+        let outcome = try_open_following(dir, mode).and_then(|storage| {
+            // A compaction that committed while we opened may have deleted log segments
+            // our MANIFEST still counted on before the follower listed the directory
+            // (the follower would then take the hole for an old one): open again.
+            if load_manifest(dir)?.standalone != storage.manifest.standalone {
+                return Err(Error::io(
+                    dir.join(MANIFEST_FILE),
+                    std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "the store was compacted while it was being opened",
+                    ),
+                ));
+            }
+            Ok(storage)
+        });
+        match outcome {
+            // The writer removed or replaced files under us: look again.
             Err(Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound && attempt < OPEN_ATTEMPTS => {}
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::Interrupted
+                ) && attempt < OPEN_ATTEMPTS => {}
             other => return other,
         }
     }
@@ -258,6 +279,7 @@ fn open_following(dir: &Path, mode: AccessMode) -> Result<AlexStorage> {
 
 fn try_open_following(dir: &Path, mode: AccessMode) -> Result<AlexStorage> {
     let started = Instant::now();
+    let writer_epoch = layout::writer_epoch(dir);
     let manifest = load_manifest(dir)?;
     let retired: HashSet<u64> = manifest.retired.iter().copied().collect();
     let mut segments = SegmentTable::default();
@@ -274,6 +296,7 @@ fn try_open_following(dir: &Path, mode: AccessMode) -> Result<AlexStorage> {
     }
     let mut storage =
         AlexStorage::assemble(dir, Config::default(), mode, None, None, manifest, segments);
+    storage.writer_epoch = writer_epoch;
 
     let mut from_snapshot = None;
     let mut reason = "no snapshot yet".to_string();

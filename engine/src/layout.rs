@@ -119,10 +119,26 @@ pub fn remove_if_exists(path: &Path) -> Result<()> {
     }
 }
 
-/// The writer lock: held (flock) for as long as this value lives.
+/// The writer lock: held (flock) for as long as this value lives. The file holds the
+/// writer's epoch (8 bytes, little-endian): a fresh value every time a writer opens the
+/// store, so that other processes following the log can tell a restart (whose recovery
+/// may rewrite a torn tail they had already read) from a writer that kept going.
 #[derive(Debug)]
 pub struct DirLock {
     _file: File,
+}
+
+/// The epoch of the last writer to open `dir` (`None` if no writer ever wrote one).
+pub fn writer_epoch(dir: &Path) -> Option<u64> {
+    let bytes = std::fs::read(dir.join(LOCK_FILE)).ok()?;
+    Some(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+fn new_epoch() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
 }
 
 impl DirLock {
@@ -136,7 +152,14 @@ impl DirLock {
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         match file.try_lock() {
-            Ok(()) => Ok(DirLock { _file: file }),
+            Ok(()) => {
+                let epoch = new_epoch().to_le_bytes();
+                (&file)
+                    .write_all(&epoch)
+                    .and_then(|()| file.set_len(epoch.len() as u64))
+                    .map_err(|e| Error::io(&path, e))?;
+                Ok(DirLock { _file: file })
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
         }

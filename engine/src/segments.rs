@@ -81,7 +81,11 @@ impl SegmentTable {
     pub fn replace_mapping(&mut self, segment: Arc<Segment>) {
         let id = segment.id().0;
         match self.get_mut(id) {
-            Some(slot) => slot.segment = segment,
+            // Never trade a mapping for one that can read less of the file.
+            Some(slot) if segment.written_len() >= slot.segment.written_len() => {
+                slot.segment = segment;
+            }
+            Some(_) => {}
             None => self.insert(segment, u64::MAX),
         }
     }

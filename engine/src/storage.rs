@@ -59,6 +59,9 @@ pub struct AlexStorage {
     /// Secondary stores: a catch-up failed after the follower moved on, so the next one
     /// must reload from the snapshot.
     pub(crate) needs_reload: bool,
+    /// Read-only and secondary stores: the writer epoch (see `layout::DirLock`) seen at
+    /// open; a different one means the writer restarted.
+    pub(crate) writer_epoch: Option<u64>,
     pub(crate) checkpoints: u64,
     pub(crate) compactions: u64,
 }
@@ -88,6 +91,7 @@ impl AlexStorage {
             bytes_since_checkpoint: 0,
             applied_seq: 0,
             needs_reload: false,
+            writer_epoch: None,
             checkpoints: 0,
             compactions: 0,
         }

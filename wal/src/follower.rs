@@ -99,7 +99,8 @@ impl LogFollower {
         Ok(follower)
     }
 
-    /// The mapping of a segment this follower has opened.
+    /// The mapping of a segment this follower has opened (every segment visited by the
+    /// last `poll` stays available until the next one).
     pub fn segment(&self, id: SegmentId) -> Option<Arc<Segment>> {
         self.segments.get(&id).cloned()
     }
@@ -138,6 +139,9 @@ impl LogFollower {
     /// sequence number visited. `SegmentGone` if the writer retired a segment this
     /// follower still needed (the caller must reload from a snapshot).
     pub fn poll(&mut self, visit: &mut dyn FnMut(RecordRef<'_>) -> Result<()>) -> Result<Seq> {
+        // Mappings of segments the previous poll moved past are dropped only now: until
+        // this call, the caller may still ask `segment()` for any segment it visited.
+        self.forget_unneeded();
         if self.cursor.is_none() {
             let listing = list_dir(&self.dir)?;
             let Some((_, path)) = listing.log_segments.first() else {
@@ -185,7 +189,6 @@ impl LogFollower {
                     }
                     self.cursor = Some((next.id(), SEGMENT_HEADER_LEN));
                     self.segments.insert(next.id(), next);
-                    self.forget_unneeded();
                     continue;
                 }
             };
