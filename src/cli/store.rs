@@ -48,6 +48,17 @@ pub struct CompactSummary {
     pub duration: Duration,
 }
 
+impl From<alexdb_engine::CompactionReport> for CompactSummary {
+    fn from(report: alexdb_engine::CompactionReport) -> CompactSummary {
+        CompactSummary {
+            segments_in: report.segments_in as u64,
+            segments_out: report.segments_out as u64,
+            bytes_reclaimed: report.bytes_reclaimed,
+            duration: report.duration,
+        }
+    }
+}
+
 /// The operations the workloads drive. Errors are the engine's typed errors.
 pub trait KvStore: Send + Sync {
     /// A short name for reports ("alexdb", "btreemap").
@@ -199,13 +210,7 @@ impl KvStore for ConcurrentStore {
     }
 
     fn compact(&self) -> EngineResult<CompactSummary> {
-        let report = self.handle()?.compact()?;
-        Ok(CompactSummary {
-            segments_in: report.segments_in as u64,
-            segments_out: report.segments_out as u64,
-            bytes_reclaimed: report.bytes_reclaimed,
-            duration: report.duration,
-        })
+        Ok(self.handle()?.compact()?.into())
     }
 
     fn reopen(&mut self) -> EngineResult<Duration> {
@@ -357,15 +362,7 @@ impl KvStore for EngineStore {
 
     fn compact(&self) -> EngineResult<CompactSummary> {
         let mut guard = self.write()?;
-        with_storage!(guard.as_mut(), |storage| {
-            let report = storage.compact()?;
-            Ok(CompactSummary {
-                segments_in: report.segments_in as u64,
-                segments_out: report.segments_out as u64,
-                bytes_reclaimed: report.bytes_reclaimed,
-                duration: report.duration,
-            })
-        })
+        with_storage!(guard.as_mut(), |storage| { Ok(storage.compact()?.into()) })
     }
 
     fn reopen(&mut self) -> EngineResult<Duration> {

@@ -10,15 +10,21 @@ fn payload() -> [u8; 100] {
     [0x42; 100]
 }
 
-#[test]
-#[ignore = "timing; run explicitly"]
-fn perf_off_append_100_byte_records() {
+/// A fresh `SyncMode::Off` log in a temp dir (kept alive by the returned guard).
+fn open_off() -> (tempfile::TempDir, Wal) {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = WalOptions {
         sync_mode: SyncMode::Off,
         ..WalOptions::default()
     };
     let (wal, _) = Wal::open(dir.path(), options).expect("open");
+    (dir, wal)
+}
+
+#[test]
+#[ignore = "timing; run explicitly"]
+fn perf_off_append_100_byte_records() {
+    let (_dir, wal) = open_off();
     let body = payload();
     let count = 3_000_000u64;
     let started = Instant::now();
@@ -155,12 +161,7 @@ fn perf_ten_million_entry_batch() {
 #[test]
 #[ignore = "timing; run explicitly"]
 fn perf_record_at() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = WalOptions {
-        sync_mode: SyncMode::Off,
-        ..WalOptions::default()
-    };
-    let (wal, _) = Wal::open(dir.path(), options).expect("open");
+    let (_dir, wal) = open_off();
     let body = payload();
     let entries: Vec<Entry<'_>> = (0..1_000_000)
         .map(|_| Entry {
@@ -190,12 +191,7 @@ fn perf_record_at() {
 #[test]
 #[ignore = "timing; run explicitly"]
 fn perf_segment_open() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = WalOptions {
-        sync_mode: SyncMode::Off,
-        ..WalOptions::default()
-    };
-    let (wal, _) = Wal::open(dir.path(), options).expect("open");
+    let (_dir, wal) = open_off();
     let body = [7u8; 1000];
     let entries: Vec<Entry<'_>> = (0..1000)
         .map(|_| Entry {
