@@ -30,3 +30,9 @@ pub use alexdb_engine::{
 
 /// The write-ahead log crate, for tools that inspect segments directly.
 pub use alexdb_wal as wal;
+
+/// The `alexdb` command-line tool (the binary is a one-line `main` over this). Public only
+/// so that the peer comparison in `benches/peers/` can drive the same workloads
+/// (`cli::workload`) through the same interface (`cli::store::KvStore`); not a stable API.
+#[doc(hidden)]
+pub mod cli;

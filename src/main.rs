@@ -1,8 +1,7 @@
 //! The `alexdb` command-line tool: phased experiments, YCSB and db_bench workloads, and
-//! commands for poking at a data directory. Everything lives in `cli/`; see `docs/cli.md`.
-
-mod cli;
+//! commands for poking at a data directory. Everything lives in the library's `cli`
+//! module; see `docs/cli.md`.
 
 fn main() -> std::process::ExitCode {
-    cli::main()
+    alexdb::cli::main()
 }

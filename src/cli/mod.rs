@@ -9,16 +9,16 @@
 
 mod args;
 mod chart;
-mod error;
+pub mod error;
 mod experiment;
-mod histogram;
+pub mod histogram;
 mod inspect;
 mod phases;
 mod plan;
 mod progress;
 mod report;
-mod store;
-mod workload;
+pub mod store;
+pub mod workload;
 
 use args::{BenchCommand, Cli, Command, DbBenchArgs, ExperimentArgs, YcsbArgs};
 use clap::Parser;
