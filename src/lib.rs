@@ -23,9 +23,9 @@ pub use alexdb_concurrent::{
     ConcurrentAlexStorage, LatencySummary, MetricsSnapshot, OpKind, OpSnapshot,
 };
 pub use alexdb_engine::{
-    AccessMode, AlexStorage, CatchUpReport, CompactionReport, Config, Error, IndexSource, Keyspace,
-    KeyspaceStats, OpenReport, Range, RecoveryMode, RecoveryReport, Result, StorageStats, SyncMode,
-    WalStats, WriteBatch,
+    AccessMode, AlexStorage, CatchUpReport, CompactionReport, Config, Damage, DamageKind, Error,
+    IndexSource, Keyspace, KeyspaceStats, OpenReport, Range, RecoveryMode, RecoveryReport, Result,
+    StorageStats, SyncMode, TornTail, VerifyReport, WalStats, WriteBatch,
 };
 
 /// The write-ahead log crate, for tools that inspect segments directly.

@@ -26,6 +26,7 @@ mod segments;
 mod snapshot;
 mod stats;
 mod storage;
+mod verify;
 
 pub use alexdb_wal::{PublishedBatch, RecoveryMode, RecoveryReport, SyncMode, WalStats};
 pub use batch::WriteBatch;
@@ -44,3 +45,4 @@ pub use storage::{
     AccessMode, AlexStorage, KeyspaceCreation, PendingCheckpoint, PendingKeyspace,
     WrittenCheckpoint,
 };
+pub use verify::{Damage, DamageKind, MAX_DAMAGE_LISTED, TornTail, VerifyReport};
