@@ -368,7 +368,7 @@ impl<'s> Verifier<'s> {
                     0,
                     None,
                     None,
-                    format!("{reason} (the store opened by a full scan instead)"),
+                    format!("not used at open, which rebuilt the indexes by a full scan: {reason}"),
                 );
             }
             // Written after this store was opened: read it now.
