@@ -1,10 +1,11 @@
 //! Commands that poke at a data directory: `stats`, `check`, `get`, `put`, `delete`,
 //! `scan`, `compact`. They open the store read-write (taking its lock, so they fail
 //! clearly with "locked" while another process has it open) with `Config::production`,
-//! so a `put` is durable when the command returns.
+//! so a `put` is durable when the command returns — except `check`, which opens it
+//! read-only (it changes nothing and works beside a running writer).
 
 use crate::cli::error::{CliError, CliResult};
-use alexdb_engine::{AlexStorage, Config, IndexSource};
+use alexdb_engine::{AlexStorage, Config, IndexSource, VerifyReport};
 use serde_json::json;
 use std::path::Path;
 
@@ -17,20 +18,26 @@ enum Existing {
     MayCreate,
 }
 
+/// Refuse a directory that does not exist or holds no store (rather than create one).
+fn require_store(dir: &Path) -> CliResult<()> {
+    if !dir.is_dir() {
+        return Err(CliError::Usage(format!(
+            "{}: no such directory",
+            dir.display()
+        )));
+    }
+    if !dir.join("MANIFEST").exists() {
+        return Err(CliError::Usage(format!(
+            "{}: not an alexdb data directory (it has no MANIFEST)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 fn open(dir: &Path, existing: Existing) -> CliResult<AlexStorage> {
     if existing == Existing::Required {
-        if !dir.is_dir() {
-            return Err(CliError::Usage(format!(
-                "{}: no such directory",
-                dir.display()
-            )));
-        }
-        if !dir.join("MANIFEST").exists() {
-            return Err(CliError::Usage(format!(
-                "{}: not an alexdb data directory (it has no MANIFEST)",
-                dir.display()
-            )));
-        }
+        require_store(dir)?;
     }
     AlexStorage::open_with(dir, Config::production())
         .map_err(|error| CliError::store(format!("opening {}", dir.display()), error))
@@ -135,61 +142,91 @@ pub fn stats(dir: &Path, json_output: bool) -> CliResult<()> {
     close(storage, dir)
 }
 
-/// Walk every key of every keyspace and read its value (which verifies the record's
-/// checksum). Prints each damaged record with its location; fails with `Damage`.
+/// Verify the store read-only (`AlexStorage::verify_dir`: every record's checksum, the log
+/// by the wal's recovery rules, index ↔ log agreement, MANIFEST and snapshot). Prints each
+/// damage with its file, offset, keyspace and key; fails with `Damage` (exit code 3) if
+/// there is any. A store that does not open is damage too, reported where it failed.
 pub fn check(dir: &Path, json_output: bool) -> CliResult<()> {
-    let storage = match open(dir, Existing::Required) {
-        Ok(storage) => storage,
-        Err(CliError::Store {
-            source: source @ alexdb_engine::Error::Corruption { .. },
-            ..
-        }) => {
-            eprintln!("damage: {source}");
-            return Err(CliError::Damage(format!(
-                "the store in {} does not open",
-                dir.display()
-            )));
-        }
-        Err(other) => return Err(other),
-    };
-    let mut checked: u64 = 0;
-    let mut damaged: Vec<String> = Vec::new();
-    for keyspace in storage.keyspaces() {
-        let range = storage.range_in(&keyspace, ..).map_err(|error| {
-            CliError::store(format!("listing keyspace {:?}", keyspace.name()), error)
-        })?;
-        for item in range {
-            checked += 1;
-            if let Err(error) = item {
-                damaged.push(format!("keyspace {:?}: {error}", keyspace.name()));
-            }
-        }
-    }
-    if json_output {
-        println!(
-            "{:#}",
-            json!({"dir": dir.display().to_string(), "keys_checked": checked, "damaged": damaged})
-        );
-    } else {
-        for damage in &damaged {
-            println!("damage: {damage}");
-        }
-        println!(
-            "checked {checked} keys in {} keyspace(s): {} damaged",
-            storage.keyspaces().len(),
-            damaged.len()
-        );
-    }
-    close(storage, dir)?;
-    if damaged.is_empty() {
+    require_store(dir)?;
+    let report = AlexStorage::verify_dir(dir)
+        .map_err(|error| CliError::store(format!("verifying {}", dir.display()), error))?;
+    print!("{}", render_check(dir, &report, json_output));
+    if report.is_clean() {
         Ok(())
     } else {
         Err(CliError::Damage(format!(
-            "{} of {checked} keys in {} do not read back",
-            damaged.len(),
+            "{} problem(s) in {}",
+            report.damage_count(),
             dir.display()
         )))
     }
+}
+
+/// What `check` prints: one line per damage, torn tail and note, then a summary line (or
+/// one JSON document).
+fn render_check(dir: &Path, report: &VerifyReport, json_output: bool) -> String {
+    if json_output {
+        let damage: Vec<_> = report
+            .damage
+            .iter()
+            .map(|damage| {
+                json!({
+                    "kind": format!("{:?}", damage.kind), "file": damage.file.display().to_string(),
+                    "offset": damage.offset, "keyspace": damage.keyspace, "key": damage.key,
+                    "reason": damage.reason,
+                })
+            })
+            .collect();
+        let torn_tail = report.torn_tail.as_ref().map(|torn| {
+            json!({"file": torn.file.display().to_string(), "offset": torn.offset, "bytes": torn.bytes})
+        });
+        let value = json!({
+            "dir": dir.display().to_string(), "clean": report.is_clean(),
+            "keys_checked": report.keys_checked, "keyspaces_checked": report.keyspaces_checked,
+            "records_checked": report.records_checked, "bytes_checked": report.bytes_checked,
+            "segments_checked": report.segments_checked,
+            "records_above_applied": report.records_above_applied, "applied_seq": report.applied_seq,
+            "damage_count": report.damage_count(), "damage": damage, "torn_tail": torn_tail,
+            "notes": report.notes, "duration_s": report.duration.as_secs_f64(),
+        });
+        return format!("{value:#}\n");
+    }
+    let mut out = String::new();
+    for damage in &report.damage {
+        out.push_str(&format!("damage: {damage}\n"));
+    }
+    if report.damage_omitted > 0 {
+        out.push_str(&format!(
+            "damage: {} more not listed\n",
+            report.damage_omitted
+        ));
+    }
+    if let Some(torn) = &report.torn_tail {
+        out.push_str(&format!(
+            "torn tail: {} at offset {} ({} bytes): an unfinished write, not damage (a read-write open truncates it)\n",
+            torn.file.display(),
+            torn.offset,
+            torn.bytes
+        ));
+    }
+    for note in &report.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    let verdict = if report.is_clean() {
+        "no damage".to_string()
+    } else {
+        format!("{} problem(s)", report.damage_count())
+    };
+    out.push_str(&format!(
+        "checked {} keys in {} keyspace(s) and {} records ({:.1} MB) in {} segment file(s) in {:.3} s: {verdict}\n",
+        report.keys_checked,
+        report.keyspaces_checked,
+        report.records_checked,
+        report.bytes_checked as f64 / 1e6,
+        report.segments_checked,
+        report.duration.as_secs_f64()
+    ));
+    out
 }
 
 pub fn get(dir: &Path, key: i64, json_output: bool) -> CliResult<()> {
@@ -318,5 +355,71 @@ mod tests {
         assert!(error.contains("not an alexdb data directory"), "{error}");
         // Refusing must not have created a store.
         assert!(!dir.path().join("MANIFEST").exists());
+    }
+
+    /// A store whose first (sealed) log segment has a flipped byte in the record of key
+    /// 0 (long overwritten); returns the segment and the record's offset.
+    fn damaged_store(dir: &Path) -> (std::path::PathBuf, u64) {
+        let mut config = Config::benchmark().with_segment_capacity(32 << 10);
+        config.checkpoint_every_bytes = 0;
+        let mut storage = AlexStorage::open_with(dir, config).unwrap();
+        for round in 0..3 {
+            for key in 0..400i64 {
+                let value = format!("round-{round}-key-{key}-padding");
+                storage.insert(key, value.as_bytes()).unwrap();
+            }
+        }
+        storage.checkpoint().unwrap();
+        storage.close().unwrap();
+        let segment = dir.join("00000000000000000001.log");
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let needle = b"round-0-key-0-padding";
+        let at = bytes
+            .windows(needle.len())
+            .position(|window| window == needle)
+            .expect("the first segment holds key 0's first value");
+        bytes[at + 2] ^= 0x10;
+        std::fs::write(&segment, bytes).unwrap();
+        // Record header (24 bytes) and head (keyspace, key: 12 bytes) precede the value.
+        (segment, (at - 36) as u64)
+    }
+
+    #[test]
+    fn check_is_clean_on_a_healthy_store_even_beside_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = AlexStorage::open(dir.path()).unwrap();
+        writer.insert(1, b"one").unwrap();
+        writer.insert(2, b"two").unwrap();
+        // The writer holds the lock; check opens read-only.
+        check(dir.path(), false).unwrap();
+        let report = AlexStorage::verify_dir(dir.path()).unwrap();
+        let text = render_check(dir.path(), &report, false);
+        assert!(
+            text.contains("checked 2 keys") && text.ends_with("no damage\n"),
+            "{text}"
+        );
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn check_names_the_damaged_file_and_offset_and_exits_with_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let (segment, offset) = damaged_store(dir.path());
+        let error = check(dir.path(), false).unwrap_err();
+        assert_eq!(error.exit_code(), crate::cli::error::EXIT_DAMAGE, "{error}");
+
+        let report = AlexStorage::verify_dir(dir.path()).unwrap();
+        let text = render_check(dir.path(), &report, false);
+        let expected = format!("damage: {} at offset {offset}: ", segment.display());
+        assert!(text.contains(&expected), "{text}");
+        assert!(text.contains("problem(s)"), "{text}");
+
+        let json: serde_json::Value =
+            serde_json::from_str(&render_check(dir.path(), &report, true)).unwrap();
+        assert_eq!(json["clean"], false);
+        let damage = &json["damage"][0];
+        assert_eq!(damage["file"], segment.display().to_string());
+        assert_eq!(damage["offset"], offset);
+        assert_eq!(damage["kind"], "Record");
     }
 }
