@@ -13,6 +13,7 @@ use crate::cli::progress::Progress;
 use crate::cli::store::{EngineKind, KvStore, SyncSetting, open_store};
 use crate::cli::workload::runner::{Outcome, RunStats, Status, run_threads};
 use crate::cli::workload::{make_value, value_matches};
+use indicatif::ProgressBar;
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -240,21 +241,16 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
             };
             let sequential = name == "fillseq";
             let progress = Progress::start(show, Some(ops), label);
-            let stats = run_threads(1, ops, seed, progress.bar(), |_| {
-                let mut next: i64 = 0;
-                let mut value = Vec::with_capacity(options.value_size);
-                move |rng: &mut StdRng| {
-                    let key = if sequential {
-                        next
-                    } else {
-                        rng.gen_range(0..num as i64)
-                    };
-                    next += 1;
-                    make_value(key, 0, options.value_size, &mut value);
-                    store.put(key, &value).map_err(fail)?;
-                    Ok(Outcome::new(0, Status::Done))
-                }
-            })?;
+            let work = Work {
+                store,
+                name,
+                num,
+                ops,
+                threads: 1,
+                value_size: options.value_size,
+                seed,
+            };
+            let stats = fill(&work, sequential, progress.bar())?;
             progress.finish();
             let bytes = stats.ops * entry_bytes;
             (
@@ -271,21 +267,16 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
             let store = bench.existing()?;
             let missing = name == "readmissing";
             let progress = Progress::start(show, Some(options.reads), label);
-            let stats = run_threads(options.threads, options.reads, seed, progress.bar(), |_| {
-                let mut buffer = Vec::new();
-                move |rng: &mut StdRng| {
-                    let key = rng.gen_range(0..num as i64) + if missing { num as i64 } else { 0 };
-                    let found = store.get(key, &mut buffer).map_err(fail)?;
-                    let status = match found {
-                        true if value_matches(key, &buffer) => Status::Hit,
-                        true => {
-                            Status::Anomaly(format!("key {key} returned a value of another key"))
-                        }
-                        false => Status::Miss,
-                    };
-                    Ok(Outcome::new(0, status))
-                }
-            })?;
+            let work = Work {
+                store,
+                name,
+                num,
+                ops: options.reads,
+                threads: options.threads,
+                value_size: options.value_size,
+                seed,
+            };
+            let stats = read_random(&work, missing, progress.bar())?;
             progress.finish();
             let message = format!("({} of {} found)", stats.hits, stats.ops);
             (stats, 0, message)
@@ -465,6 +456,101 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
     })
 }
 
+/// One write or random-read benchmark's parameters: `ops` operations on `threads`
+/// threads over the keys `0..num`.
+struct Work<'a> {
+    store: &'a dyn KvStore,
+    name: &'a str,
+    num: u64,
+    ops: u64,
+    threads: usize,
+    value_size: usize,
+    seed: u64,
+}
+
+/// `fillseq`/`fillrandom`/`overwrite`: one `put` per operation (sequential keys count
+/// from 0 in each thread).
+fn fill(work: &Work<'_>, sequential: bool, bar: &ProgressBar) -> CliResult<RunStats> {
+    let (store, num, value_size) = (work.store, work.num, work.value_size);
+    let fail = |error| CliError::store(format!("benchmark {}", work.name), error);
+    run_threads(work.threads, work.ops, work.seed, bar, |_| {
+        let mut next: i64 = 0;
+        let mut value = Vec::with_capacity(value_size);
+        move |rng: &mut StdRng| {
+            let key = if sequential {
+                next
+            } else {
+                rng.gen_range(0..num as i64)
+            };
+            next += 1;
+            make_value(key, 0, value_size, &mut value);
+            store.put(key, &value).map_err(fail)?;
+            Ok(Outcome::new(0, Status::Done))
+        }
+    })
+}
+
+/// `readrandom`/`readmissing`: one `get` per operation, checking the value found.
+fn read_random(work: &Work<'_>, missing: bool, bar: &ProgressBar) -> CliResult<RunStats> {
+    let (store, num) = (work.store, work.num);
+    let fail = |error| CliError::store(format!("benchmark {}", work.name), error);
+    run_threads(work.threads, work.ops, work.seed, bar, |_| {
+        let mut buffer = Vec::new();
+        move |rng: &mut StdRng| {
+            let key = rng.gen_range(0..num as i64) + if missing { num as i64 } else { 0 };
+            let found = store.get(key, &mut buffer).map_err(fail)?;
+            let status = match found {
+                true if value_matches(key, &buffer) => Status::Hit,
+                true => Status::Anomaly(format!("key {key} returned a value of another key")),
+                false => Status::Miss,
+            };
+            Ok(Outcome::new(0, status))
+        }
+    })
+}
+
+/// Run `ops` operations of `fillrandom`, `overwrite`, `readrandom` or `readmissing` on
+/// `threads` threads over the keys `0..num` of a store the caller opened (the peer
+/// comparison in `benches/peers` drives every store through this). Unlike [`run`],
+/// `fillrandom` does not open a fresh store and any benchmark may use several threads.
+/// Fails on the first anomaly (a value of another key).
+pub fn run_on_store(
+    store: &dyn KvStore,
+    name: &str,
+    num: u64,
+    ops: u64,
+    threads: usize,
+    value_size: usize,
+    seed: u64,
+) -> CliResult<RunStats> {
+    let work = Work {
+        store,
+        name,
+        num,
+        ops,
+        threads,
+        value_size,
+        seed,
+    };
+    let bar = ProgressBar::hidden();
+    let stats = match name {
+        "fillrandom" | "overwrite" => fill(&work, false, &bar)?,
+        "readrandom" | "readmissing" => read_random(&work, name == "readmissing", &bar)?,
+        other => {
+            return Err(CliError::Usage(format!(
+                "run_on_store runs fillrandom, overwrite, readrandom or readmissing, not {other:?}"
+            )));
+        }
+    };
+    if let Some(first) = &stats.first_anomaly {
+        return Err(CliError::Consistency(format!(
+            "benchmark {name}: {} anomalies, first: {first}",
+            stats.anomalies
+        )));
+    }
+    Ok(stats)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,6 +565,20 @@ mod tests {
             error.contains("readrandon") && error.contains("readrandom"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn run_on_store_fills_then_reads_back() {
+        let store = crate::cli::store::BTreeStore::default();
+        let fill = run_on_store(&store, "fillrandom", 500, 3000, 2, 100, 7).unwrap();
+        assert_eq!(fill.ops, 3000);
+        assert!(store.stats().keys > 400, "{:?}", store.stats());
+        let read = run_on_store(&store, "readrandom", 500, 1000, 2, 100, 8).unwrap();
+        assert_eq!((read.ops, read.anomalies), (1000, 0));
+        assert!(read.hits > 800, "{read:?}");
+        let missing = run_on_store(&store, "readmissing", 500, 100, 1, 100, 9).unwrap();
+        assert_eq!(missing.hits, 0);
+        assert!(run_on_store(&store, "fillseq", 500, 10, 1, 100, 9).is_err());
     }
 
     #[test]

@@ -1,0 +1,486 @@
+//! Runs alexdb and its peers through the same workloads and prints ops/s and the ratio
+//! alexdb/peer for each case, then the issue's must-reach ratios as met or missed.
+//!
+//! ```text
+//! cargo run --release --manifest-path benches/peers/Cargo.toml -- \
+//!     [--records 1000000] [--ops N] [--threads 1,2] [--durability both|durable|fast] \
+//!     [--stores alexdb,lmdb,redb,fjall,btree[,rocksdb]] \
+//!     [--workloads ycsb-a,...,ycsb-f,fillrandom,readrandom] [--dir DIR]
+//! ```
+//!
+//! Every case opens each store fresh in its own directory under `--dir`, runs, closes
+//! and deletes it. YCSB cases are `alexdb::cli::workload::ycsb::run` (a load of
+//! `--records` records in batches of 100, not counted, then the timed operations);
+//! `readrandom` loads keys `0..records` in a shuffled order in batches of 100 (not
+//! counted) and then times random `get`s; `fillrandom` times random `put`s of keys in
+//! `0..records` into an empty store. Both are `alexdb::cli::workload::dbbench::run_on_store`.
+
+use alexdb::cli::store::KvStore;
+use alexdb::cli::workload::dbbench;
+use alexdb::cli::workload::make_value;
+use alexdb::cli::workload::ycsb::{self, Workload, YcsbOptions};
+use alexdb_peers::{Durability, StoreKind, open_store};
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(about = "alexdb side by side with LMDB, redb, fjall, RocksDB and a BTreeMap")]
+struct Args {
+    /// Records loaded before each case (the key space of fillrandom/readrandom).
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Timed operations of every case (default: per case, see --help of the docs).
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Thread counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    #[arg(long, value_enum, default_value_t = DurabilityChoice::Both)]
+    durability: DurabilityChoice,
+    /// Stores, comma-separated; alexdb is always run (every ratio divides by it).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = default_stores())]
+    stores: Vec<StoreKind>,
+    /// Workloads, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = ALL_WORKLOADS.to_vec())]
+    workloads: Vec<Work>,
+    /// Value bytes.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Where the stores' directories go (default: the system temp dir). Must not be a
+    /// tmpfs for the durable cases to mean anything.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DurabilityChoice {
+    Both,
+    Durable,
+    Fast,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Work {
+    #[value(name = "ycsb-a")]
+    YcsbA,
+    #[value(name = "ycsb-b")]
+    YcsbB,
+    #[value(name = "ycsb-c")]
+    YcsbC,
+    #[value(name = "ycsb-d")]
+    YcsbD,
+    #[value(name = "ycsb-e")]
+    YcsbE,
+    #[value(name = "ycsb-f")]
+    YcsbF,
+    Fillrandom,
+    Readrandom,
+}
+
+const ALL_WORKLOADS: [Work; 8] = [
+    Work::YcsbA,
+    Work::YcsbB,
+    Work::YcsbC,
+    Work::YcsbD,
+    Work::YcsbE,
+    Work::YcsbF,
+    Work::Fillrandom,
+    Work::Readrandom,
+];
+
+fn default_stores() -> Vec<StoreKind> {
+    let mut stores = vec![
+        StoreKind::Alexdb,
+        StoreKind::Lmdb,
+        StoreKind::Redb,
+        StoreKind::Fjall,
+        StoreKind::Btree,
+    ];
+    if cfg!(feature = "rocksdb") {
+        stores.push(StoreKind::Rocksdb);
+    }
+    stores
+}
+
+impl Work {
+    fn name(self) -> &'static str {
+        match self {
+            Work::YcsbA => "ycsb-a",
+            Work::YcsbB => "ycsb-b",
+            Work::YcsbC => "ycsb-c",
+            Work::YcsbD => "ycsb-d",
+            Work::YcsbE => "ycsb-e",
+            Work::YcsbF => "ycsb-f",
+            Work::Fillrandom => "fillrandom",
+            Work::Readrandom => "readrandom",
+        }
+    }
+
+    fn ycsb(self) -> Option<Workload> {
+        Some(match self {
+            Work::YcsbA => Workload::A,
+            Work::YcsbB => Workload::B,
+            Work::YcsbC => Workload::C,
+            Work::YcsbD => Workload::D,
+            Work::YcsbE => Workload::E,
+            Work::YcsbF => Workload::F,
+            Work::Fillrandom | Work::Readrandom => return None,
+        })
+    }
+
+    /// Timed operations of a case by default: a million where the writes are cheap or
+    /// absent, fewer where every write is an fsync (durable) or an operation is a scan.
+    fn default_ops(self, durability: Durability, records: u64) -> u64 {
+        match (self, durability) {
+            (Work::Fillrandom, Durability::Fast) => records,
+            (Work::Fillrandom, Durability::Durable) => 50_000,
+            (Work::YcsbE, _) => 100_000,
+            (Work::YcsbA | Work::YcsbF, Durability::Durable) => 50_000,
+            (Work::YcsbB | Work::YcsbD, Durability::Durable) => 200_000,
+            _ => 1_000_000,
+        }
+    }
+
+    /// The issue's must-reach ratio alexdb/LMDB for this workload, if any.
+    fn must_reach_vs_lmdb(self) -> Option<f64> {
+        match self {
+            Work::YcsbC | Work::Readrandom => Some(3.0),
+            Work::YcsbB => Some(2.0),
+            _ => None,
+        }
+    }
+}
+
+/// One case's result for one store.
+struct Measured {
+    ops_per_s: f64,
+}
+
+/// One row of the table: a workload at a durability and thread count.
+struct Row {
+    work: Work,
+    durability: Durability,
+    threads: usize,
+    ops: u64,
+    /// Per store, in the order of `--stores`; `None` if it failed (message printed).
+    results: Vec<Option<Measured>>,
+}
+
+fn main() {
+    let mut args = Args::parse();
+    if !args.stores.contains(&StoreKind::Alexdb) {
+        args.stores.insert(0, StoreKind::Alexdb);
+    }
+    args.stores.dedup();
+    if args.records == 0 || args.threads.contains(&0) {
+        eprintln!("--records and --threads must be at least 1");
+        std::process::exit(2);
+    }
+    let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    if let Err(error) = std::fs::create_dir_all(&base) {
+        eprintln!("cannot create {}: {error}", base.display());
+        std::process::exit(1);
+    }
+    let durabilities: Vec<Durability> = match args.durability {
+        DurabilityChoice::Both => vec![Durability::Fast, Durability::Durable],
+        DurabilityChoice::Durable => vec![Durability::Durable],
+        DurabilityChoice::Fast => vec![Durability::Fast],
+    };
+
+    let started = Instant::now();
+    println!("# alexdb and peers, side by side");
+    println!();
+    println!(
+        "records {} x {} B values, i64 keys (peers: 8 order-preserving bytes); stores: {}",
+        args.records,
+        args.value_size,
+        args.stores
+            .iter()
+            .map(|store| store.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "data under {} ({}); load at start: {}",
+        base.display(),
+        filesystem_of(&base),
+        loadavg()
+    );
+    println!();
+
+    let total_cases = durabilities.len() * args.workloads.len() * args.threads.len();
+    let mut rows = Vec::new();
+    for &durability in &durabilities {
+        for &work in &args.workloads {
+            for &threads in &args.threads {
+                let ops = args
+                    .ops
+                    .unwrap_or_else(|| work.default_ops(durability, args.records));
+                let mut row = Row {
+                    work,
+                    durability,
+                    threads,
+                    ops,
+                    results: Vec::new(),
+                };
+                for &kind in &args.stores {
+                    let result = run_case(&args, &base, kind, work, durability, threads, ops);
+                    match &result {
+                        Ok(measured) => eprintln!(
+                            "[{}/{total_cases}] {} {} t={threads} {}: {:.0} ops/s ({:.0} s elapsed, load {})",
+                            rows.len() + 1,
+                            work.name(),
+                            durability.name(),
+                            kind.name(),
+                            measured.ops_per_s,
+                            started.elapsed().as_secs_f64(),
+                            loadavg()
+                        ),
+                        Err(message) => eprintln!(
+                            "[{}/{total_cases}] {} {} t={threads} {}: FAILED: {message}",
+                            rows.len() + 1,
+                            work.name(),
+                            durability.name(),
+                            kind.name()
+                        ),
+                    }
+                    row.results.push(result.ok());
+                }
+                rows.push(row);
+            }
+        }
+    }
+
+    print_table(&args.stores, &rows);
+    println!();
+    print_must_reach(&args.stores, &rows);
+    println!();
+    println!(
+        "total {:.0} s; load at end: {}",
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    );
+}
+
+/// Open a fresh `kind` store, run one case, close and delete it.
+fn run_case(
+    args: &Args,
+    base: &Path,
+    kind: StoreKind,
+    work: Work,
+    durability: Durability,
+    threads: usize,
+    ops: u64,
+) -> Result<Measured, String> {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("peers-{}-", kind.name()))
+        .tempdir_in(base)
+        .map_err(|error| format!("temp dir in {}: {error}", base.display()))?;
+    let store_dir = dir.path().join("db");
+    let store = open_store(kind, &store_dir, durability).map_err(|error| error.to_string())?;
+    let seed = args.seed ^ (work as u64) << 8 ^ threads as u64;
+    let ops_per_s = match work.ycsb() {
+        Some(workload) => {
+            let options = YcsbOptions {
+                workload,
+                records: args.records,
+                ops,
+                threads,
+                value_size: args.value_size,
+                seed,
+                distribution: None,
+            };
+            ycsb::run(&*store, &options, false)
+                .map_err(|error| error.to_string())?
+                .ops_per_s
+        }
+        None => {
+            if work == Work::Readrandom {
+                load_shuffled(&*store, args.records, args.value_size)?;
+            }
+            dbbench::run_on_store(
+                &*store,
+                work.name(),
+                args.records,
+                ops,
+                threads,
+                args.value_size,
+                seed,
+            )
+            .map_err(|error| error.to_string())?
+            .ops_per_sec()
+        }
+    };
+    drop(store);
+    dir.close()
+        .map_err(|error| format!("removing the store: {error}"))?;
+    Ok(Measured { ops_per_s })
+}
+
+/// Put keys `0..records` in a shuffled order (a fixed permutation), 100 per batch,
+/// with the values `readrandom` checks.
+fn load_shuffled(store: &dyn KvStore, records: u64, value_size: usize) -> Result<(), String> {
+    // i -> (i * step) mod records is a permutation when step and records are coprime.
+    let mut step = 1_000_003u64 % records.max(2);
+    while gcd(step, records) != 1 {
+        step += 1;
+    }
+    let mut values: Vec<Vec<u8>> = vec![Vec::new(); 100];
+    let mut next = 0u64;
+    while next < records {
+        let end = (next + 100).min(records);
+        let keys: Vec<i64> = (next..end)
+            .map(|i| ((i as u128 * step as u128) % records as u128) as i64)
+            .collect();
+        for (key, value) in keys.iter().zip(values.iter_mut()) {
+            make_value(*key, 0, value_size, value);
+        }
+        let items: Vec<(i64, &[u8])> = keys
+            .iter()
+            .copied()
+            .zip(values.iter().map(Vec::as_slice))
+            .collect();
+        store
+            .put_batch(&items)
+            .map_err(|error| format!("load: {error}"))?;
+        next = end;
+    }
+    Ok(())
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+fn print_table(stores: &[StoreKind], rows: &[Row]) {
+    let peers: Vec<(usize, StoreKind)> = stores
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, kind)| *kind != StoreKind::Alexdb)
+        .collect();
+    let alex = stores
+        .iter()
+        .position(|kind| *kind == StoreKind::Alexdb)
+        .expect("alexdb is always in the list");
+    let mut header = String::from("| workload | durability | threads | ops |");
+    let mut rule = String::from("|---|---|---:|---:|");
+    for kind in stores {
+        header.push_str(&format!(" {} ops/s |", kind.name()));
+        rule.push_str("---:|");
+    }
+    for (_, kind) in &peers {
+        header.push_str(&format!(" alexdb/{} |", kind.name()));
+        rule.push_str("---:|");
+    }
+    println!("{header}");
+    println!("{rule}");
+    for row in rows {
+        let mut line = format!(
+            "| {} | {} | {} | {} |",
+            row.work.name(),
+            row.durability.name(),
+            row.threads,
+            row.ops
+        );
+        for result in &row.results {
+            match result {
+                Some(measured) => line.push_str(&format!(" {} |", rate(measured.ops_per_s))),
+                None => line.push_str(" failed |"),
+            }
+        }
+        for (index, _) in &peers {
+            match ratio(row, alex, *index) {
+                Some(ratio) => line.push_str(&format!(" {ratio:.2} |")),
+                None => line.push_str(" - |"),
+            }
+        }
+        println!("{line}");
+    }
+}
+
+fn print_must_reach(stores: &[StoreKind], rows: &[Row]) {
+    let (Some(alex), Some(lmdb)) = (
+        stores.iter().position(|kind| *kind == StoreKind::Alexdb),
+        stores.iter().position(|kind| *kind == StoreKind::Lmdb),
+    ) else {
+        println!("must-reach: not checked (lmdb was not run)");
+        return;
+    };
+    println!("must-reach (alexdb/lmdb): ycsb-c and readrandom >= 3x, ycsb-b >= 2x");
+    for row in rows {
+        let Some(target) = row.work.must_reach_vs_lmdb() else {
+            continue;
+        };
+        let verdict = match ratio(row, alex, lmdb) {
+            Some(ratio) if ratio >= target => format!("{ratio:.2}x >= {target}x MET"),
+            Some(ratio) => format!("{ratio:.2}x < {target}x MISSED"),
+            None => "not measured".to_string(),
+        };
+        println!(
+            "- {} {} t={}: {verdict}",
+            row.work.name(),
+            row.durability.name(),
+            row.threads
+        );
+    }
+}
+
+fn ratio(row: &Row, alex: usize, peer: usize) -> Option<f64> {
+    let alex = row.results[alex].as_ref()?.ops_per_s;
+    let peer = row.results[peer].as_ref()?.ops_per_s;
+    (peer > 0.0).then(|| alex / peer)
+}
+
+/// `1234567.0` as `1.23M`, `45678.0` as `45.7k`.
+fn rate(ops_per_s: f64) -> String {
+    if ops_per_s >= 1e6 {
+        format!("{:.2}M", ops_per_s / 1e6)
+    } else if ops_per_s >= 1e3 {
+        format!("{:.1}k", ops_per_s / 1e3)
+    } else {
+        format!("{ops_per_s:.0}")
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// The device and type of the filesystem holding `dir` (the longest mount point that is
+/// a prefix of it, from /proc/mounts).
+fn filesystem_of(dir: &Path) -> String {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
+        return "filesystem unknown".to_string();
+    };
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let device = fields.next()?;
+            let mount = fields.next()?;
+            let kind = fields.next()?;
+            dir.starts_with(mount).then(|| {
+                (
+                    mount.len(),
+                    format!("{kind} on {device}, mounted at {mount}"),
+                )
+            })
+        })
+        .max_by_key(|(len, _)| *len)
+        .map_or_else(|| "filesystem unknown".to_string(), |(_, text)| text)
+}
