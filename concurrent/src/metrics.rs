@@ -6,13 +6,15 @@
 //! 1/64 (1.6%) of the true value of the recorded samples. Buckets are relaxed atomic
 //! counters: recording never blocks and never allocates.
 //!
-//! Counters are striped over cache-line-padded slots chosen per thread, so threads do
-//! not bounce one cache line between cores. `get` latencies are *sampled* (one call in
+//! Counters are striped over cache-line-padded slots, one owned by each metering thread
+//! (up to 15; more share a last one), so threads do not bounce one cache line between
+//! cores and the owner adds without a locked instruction. `get` latencies are *sampled* (one call in
 //! [`GET_SAMPLE_EVERY`] per thread is timed) because two clock reads would cost more than
 //! a lookup; counts are exact. All other operations are timed every time.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// One `get` in this many (per thread) is timed.
@@ -76,29 +78,99 @@ struct StripedCounter {
     stripes: [PaddedCounter; STRIPES],
 }
 
-/// Per-thread metering state: the counter stripe this thread uses, and how many `get`s
-/// it has started (for sampling). One thread-local, one access per operation.
+/// Which counter stripe a thread writes. Each of the first `STRIPES - 1` stripes has at
+/// most one owner thread at a time (in every `Metrics`: ownership is process-wide), which
+/// adds with a plain load and store — no locked read-modify-write on the hot path. When
+/// more threads than that are metering, the extra ones share the last stripe with
+/// `fetch_add`. A thread gives its stripe back when it exits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stripe {
+    index: usize,
+    owned: bool,
+}
+
+/// Per-thread metering state: this thread's stripe (`index == usize::MAX` until first
+/// use), and how many `get`s it has started (for sampling). One thread-local access per
+/// operation.
 #[derive(Clone, Copy)]
 struct ThreadSlot {
-    stripe: usize,
+    stripe: Stripe,
     get_tick: u32,
 }
 
+const SHARED_STRIPE: usize = STRIPES - 1;
+
 thread_local! {
     static SLOT: Cell<ThreadSlot> = const {
-        Cell::new(ThreadSlot { stripe: usize::MAX, get_tick: 0 })
+        Cell::new(ThreadSlot { stripe: Stripe { index: usize::MAX, owned: false }, get_tick: 0 })
     };
+    /// Returns an owned stripe to the pool when the thread exits.
+    static OWNERSHIP: StripeOwnership = const { StripeOwnership(Cell::new(None)) };
 }
 
+/// Stripes released by exited threads, and the next never-used one.
+static FREE_STRIPES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+struct StripeOwnership(Cell<Option<usize>>);
+
+impl Drop for StripeOwnership {
+    fn drop(&mut self) {
+        if let Some(index) = self.0.get() {
+            // The owner's last plain stores happen before the next owner's first load:
+            // the mutex orders them.
+            FREE_STRIPES
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(index);
+        }
+    }
+}
+
+/// Take an owned stripe if one is free, else the shared one.
+#[cold]
+fn claim_stripe() -> Stripe {
+    let reused = FREE_STRIPES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop();
+    let index = reused.or_else(|| {
+        NEXT_STRIPE
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
+                (next < SHARED_STRIPE).then_some(next + 1)
+            })
+            .ok()
+    });
+    match index {
+        // `try_with` fails only while the thread is being torn down; then the stripe
+        // is not registered for return, and that thread uses the shared one instead.
+        Some(index) if OWNERSHIP.try_with(|o| o.0.set(Some(index))).is_ok() => {
+            Stripe { index, owned: true }
+        }
+        Some(index) => {
+            FREE_STRIPES
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(index);
+            Stripe {
+                index: SHARED_STRIPE,
+                owned: false,
+            }
+        }
+        None => Stripe {
+            index: SHARED_STRIPE,
+            owned: false,
+        },
+    }
+}
 
 /// This thread's stripe, and (when `tick_get`) whether this `get` is to be timed.
 #[inline]
-fn thread_slot(tick_get: bool) -> (usize, bool) {
+fn thread_slot(tick_get: bool) -> (Stripe, bool) {
     SLOT.with(|cell| {
         let mut slot = cell.get();
-        if slot.stripe == usize::MAX {
-            slot.stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        if slot.stripe.index == usize::MAX {
+            slot.stripe = claim_stripe();
         }
         let mut timed = false;
         if tick_get {
@@ -112,8 +184,18 @@ fn thread_slot(tick_get: bool) -> (usize, bool) {
 
 impl StripedCounter {
     #[inline]
-    fn add(&self, stripe: usize, value: u64) {
-        self.stripes[stripe].0.fetch_add(value, Ordering::Relaxed);
+    fn add(&self, stripe: Stripe, value: u64) {
+        let counter = &self.stripes[stripe.index].0;
+        if stripe.owned {
+            // Only this thread writes an owned stripe (see `Stripe`), so a plain load
+            // and store cannot lose another writer's addition.
+            counter.store(
+                counter.load(Ordering::Relaxed).wrapping_add(value),
+                Ordering::Relaxed,
+            );
+        } else {
+            counter.fetch_add(value, Ordering::Relaxed);
+        }
     }
 
     fn sum(&self) -> u64 {
@@ -250,7 +332,7 @@ impl Default for Metrics {
 #[derive(Debug)]
 pub struct Timer {
     kind: OpKind,
-    stripe: usize,
+    stripe: Stripe,
     started: Option<Instant>,
 }
 
