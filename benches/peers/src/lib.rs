@@ -75,6 +75,9 @@ pub enum StoreKind {
     Btree,
     /// RocksDB through the `rocksdb` crate (needs `--features rocksdb`).
     Rocksdb,
+    /// No store at all ([`NullStore`]): what the workload driver itself costs per
+    /// operation, the floor under every other store's time.
+    Null,
 }
 
 impl StoreKind {
@@ -86,6 +89,7 @@ impl StoreKind {
             StoreKind::Fjall => "fjall",
             StoreKind::Btree => "btree",
             StoreKind::Rocksdb => "rocksdb",
+            StoreKind::Null => "null",
         }
     }
 }
@@ -108,6 +112,7 @@ pub fn open_store(
         StoreKind::Redb => Box::new(RedbStore::open(dir, durability)?),
         StoreKind::Fjall => Box::new(FjallStore::open(dir, durability)?),
         StoreKind::Btree => Box::new(BTreeStore::default()),
+        StoreKind::Null => Box::new(NullStore),
         #[cfg(feature = "rocksdb")]
         StoreKind::Rocksdb => Box::new(RocksStore::open(dir, durability)?),
         #[cfg(not(feature = "rocksdb"))]
@@ -119,6 +124,72 @@ pub fn open_store(
             ));
         }
     })
+}
+
+/// Stores nothing and answers every read with a value of the asked key (the key's 8
+/// bytes, then zeros, 100 bytes in all), every scan with `count` consecutive keys from
+/// `start`. Its ops/s is the workload driver's own rate (generators, timing, histogram,
+/// value checks): the time every store pays on top of its own.
+#[derive(Debug, Default)]
+pub struct NullStore;
+
+/// Bytes of the null store's values (the benchmarks' value size).
+const NULL_VALUE_BYTES: usize = 100;
+
+impl KvStore for NullStore {
+    fn name(&self) -> &'static str {
+        "null"
+    }
+
+    fn get(&self, key: i64, out: &mut Vec<u8>) -> alexdb::Result<bool> {
+        out.clear();
+        out.extend_from_slice(&key.to_le_bytes());
+        out.resize(NULL_VALUE_BYTES, 0);
+        Ok(true)
+    }
+
+    fn put(&self, _key: i64, _value: &[u8]) -> alexdb::Result<()> {
+        Ok(())
+    }
+
+    fn put_batch(&self, _items: &[(i64, &[u8])]) -> alexdb::Result<()> {
+        Ok(())
+    }
+
+    fn delete(&self, _key: i64) -> alexdb::Result<bool> {
+        Ok(true)
+    }
+
+    fn scan(
+        &self,
+        start: i64,
+        count: usize,
+        f: &mut dyn FnMut(i64, &[u8]),
+    ) -> alexdb::Result<usize> {
+        let value = [0u8; NULL_VALUE_BYTES];
+        let mut seen = 0;
+        for key in (start..=i64::MAX).take(count) {
+            f(key, &value);
+            seen += 1;
+        }
+        Ok(seen)
+    }
+
+    fn checkpoint(&self) -> alexdb::Result<()> {
+        Ok(())
+    }
+
+    fn compact(&self) -> alexdb::Result<CompactSummary> {
+        Ok(nothing_compacted())
+    }
+
+    fn reopen(&mut self) -> alexdb::Result<std::time::Duration> {
+        Ok(std::time::Duration::ZERO)
+    }
+
+    fn stats(&self) -> alexdb::cli::store::StoreStats {
+        alexdb::cli::store::StoreStats::default()
+    }
 }
 
 /// A peer's error as alexdb's I/O error on `dir`, naming the peer.

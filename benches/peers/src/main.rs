@@ -15,7 +15,7 @@
 //! counted) and then times random `get`s; `fillrandom` times random `put`s of keys in
 //! `0..records` into an empty store. Both are `alexdb::cli::workload::dbbench::run_on_store`.
 
-use alexdb::cli::store::KvStore;
+use alexdb::cli::store::{CompactSummary, KvStore, StoreStats};
 use alexdb::cli::workload::dbbench;
 use alexdb::cli::workload::make_value;
 use alexdb::cli::workload::ycsb::{self, Workload, YcsbOptions};
@@ -102,6 +102,7 @@ fn default_stores() -> Vec<StoreKind> {
     if cfg!(feature = "rocksdb") {
         stores.push(StoreKind::Rocksdb);
     }
+    stores.push(StoreKind::Null);
     stores
 }
 
@@ -211,48 +212,35 @@ fn main() {
     );
     println!();
 
-    let total_cases = durabilities.len() * args.workloads.len() * args.threads.len();
     let mut rows = Vec::new();
     for &durability in &durabilities {
         for &work in &args.workloads {
             for &threads in &args.threads {
-                let ops = args
-                    .ops
-                    .unwrap_or_else(|| work.default_ops(durability, args.records));
-                let mut row = Row {
+                rows.push(Row {
                     work,
                     durability,
                     threads,
-                    ops,
-                    results: Vec::new(),
-                };
-                for &kind in &args.stores {
-                    let result = run_case(&args, &base, kind, work, durability, threads, ops);
-                    match &result {
-                        Ok(measured) => eprintln!(
-                            "[{}/{total_cases}] {} {} t={threads} {}: {:.0} ops/s ({:.0} s elapsed, load {})",
-                            rows.len() + 1,
-                            work.name(),
-                            durability.name(),
-                            kind.name(),
-                            measured.ops_per_s,
-                            started.elapsed().as_secs_f64(),
-                            loadavg()
-                        ),
-                        Err(message) => eprintln!(
-                            "[{}/{total_cases}] {} {} t={threads} {}: FAILED: {message}",
-                            rows.len() + 1,
-                            work.name(),
-                            durability.name(),
-                            kind.name()
-                        ),
-                    }
-                    row.results.push(result.ok());
-                }
-                rows.push(row);
+                    ops: args
+                        .ops
+                        .unwrap_or_else(|| work.default_ops(durability, args.records)),
+                    results: args.stores.iter().map(|_| None).collect(),
+                });
             }
         }
     }
+    let mut run = Run {
+        args: &args,
+        base: &base,
+        rows,
+        started,
+        measured: 0,
+    };
+    for &durability in &durabilities {
+        for (index, &kind) in args.stores.iter().enumerate() {
+            run.store(index, kind, durability);
+        }
+    }
+    let rows = run.rows;
 
     print_table(&args.stores, &rows);
     println!();
@@ -265,59 +253,254 @@ fn main() {
     );
 }
 
-/// Open a fresh `kind` store, run one case, close and delete it.
-fn run_case(
-    args: &Args,
-    base: &Path,
-    kind: StoreKind,
-    work: Work,
-    durability: Durability,
-    threads: usize,
-    ops: u64,
-) -> Result<Measured, String> {
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("peers-{}-", kind.name()))
-        .tempdir_in(base)
-        .map_err(|error| format!("temp dir in {}: {error}", base.display()))?;
-    let store_dir = dir.path().join("db");
-    let store = open_store(kind, &store_dir, durability).map_err(|error| error.to_string())?;
-    let seed = args.seed ^ (work as u64) << 8 ^ threads as u64;
-    let ops_per_s = match work.ycsb() {
-        Some(workload) => {
-            let options = YcsbOptions {
-                workload,
-                records: args.records,
-                ops,
-                threads,
-                value_size: args.value_size,
-                seed,
-                distribution: None,
-            };
-            ycsb::run(&*store, &options, false)
-                .map_err(|error| error.to_string())?
-                .ops_per_s
-        }
-        None => {
-            if work == Work::Readrandom {
-                load_shuffled(&*store, args.records, args.value_size)?;
+/// A store opened fresh in its own temporary directory.
+struct Fresh {
+    store: Box<dyn KvStore>,
+    dir: tempfile::TempDir,
+}
+
+impl Fresh {
+    fn open(base: &Path, kind: StoreKind, durability: Durability) -> Result<Fresh, String> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("peers-{}-", kind.name()))
+            .tempdir_in(base)
+            .map_err(|error| format!("temp dir in {}: {error}", base.display()))?;
+        let store =
+            open_store(kind, &dir.path().join("db"), durability).map_err(|e| e.to_string())?;
+        Ok(Fresh { store, dir })
+    }
+
+    /// Close the store, then delete its directory.
+    fn close(self) -> Result<(), String> {
+        drop(self.store);
+        self.dir
+            .close()
+            .map_err(|error| format!("removing the store: {error}"))
+    }
+}
+
+/// A store that already holds the YCSB records: forwards everything but `put_batch`,
+/// which only YCSB's load phase calls and which would write the very same keys and
+/// values again. This is YCSB's own practice: load once, then run the workloads one
+/// after another on the loaded database.
+struct Loaded<'a>(&'a dyn KvStore);
+
+impl KvStore for Loaded<'_> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn get(&self, key: i64, out: &mut Vec<u8>) -> alexdb::Result<bool> {
+        self.0.get(key, out)
+    }
+    fn put(&self, key: i64, value: &[u8]) -> alexdb::Result<()> {
+        self.0.put(key, value)
+    }
+    fn put_batch(&self, _items: &[(i64, &[u8])]) -> alexdb::Result<()> {
+        Ok(())
+    }
+    fn delete(&self, key: i64) -> alexdb::Result<bool> {
+        self.0.delete(key)
+    }
+    fn scan(
+        &self,
+        start: i64,
+        count: usize,
+        f: &mut dyn FnMut(i64, &[u8]),
+    ) -> alexdb::Result<usize> {
+        self.0.scan(start, count, f)
+    }
+    fn checkpoint(&self) -> alexdb::Result<()> {
+        self.0.checkpoint()
+    }
+    fn compact(&self) -> alexdb::Result<CompactSummary> {
+        self.0.compact()
+    }
+    fn reopen(&mut self) -> alexdb::Result<std::time::Duration> {
+        Err(alexdb::Error::Io {
+            path: PathBuf::new(),
+            source: std::io::Error::other("a borrowed store cannot be reopened"),
+        })
+    }
+    fn stats(&self) -> StoreStats {
+        self.0.stats()
+    }
+}
+
+/// The state of a whole comparison.
+struct Run<'a> {
+    args: &'a Args,
+    base: &'a Path,
+    rows: Vec<Row>,
+    started: Instant,
+    measured: usize,
+}
+
+impl Run<'_> {
+    /// Every case of `kind` at `durability`: YCSB's workloads on one store loaded once,
+    /// readrandom on one store loaded with keys `0..records`, fillrandom on an empty
+    /// store per thread count.
+    fn store(&mut self, index: usize, kind: StoreKind, durability: Durability) {
+        let args = self.args;
+        let ycsb_works: Vec<Work> = args
+            .workloads
+            .iter()
+            .copied()
+            .filter(|work| work.ycsb().is_some())
+            .collect();
+        if !ycsb_works.is_empty() {
+            match Fresh::open(self.base, kind, durability) {
+                Ok(fresh) => {
+                    let mut loaded = false;
+                    for &work in &ycsb_works {
+                        for &threads in &args.threads {
+                            let store: &dyn KvStore = if loaded {
+                                &Loaded(&*fresh.store)
+                            } else {
+                                &*fresh.store
+                            };
+                            let result = self.ycsb(store, work, durability, threads);
+                            loaded |= result.is_ok();
+                            self.record(index, kind, work, durability, threads, result);
+                        }
+                    }
+                    self.close(fresh, kind);
+                }
+                Err(message) => {
+                    for &work in &ycsb_works {
+                        for &threads in &args.threads {
+                            let result = Err(message.clone());
+                            self.record(index, kind, work, durability, threads, result);
+                        }
+                    }
+                }
             }
-            dbbench::run_on_store(
-                &*store,
-                work.name(),
-                args.records,
-                ops,
-                threads,
-                args.value_size,
-                seed,
-            )
-            .map_err(|error| error.to_string())?
-            .ops_per_sec()
         }
-    };
-    drop(store);
-    dir.close()
-        .map_err(|error| format!("removing the store: {error}"))?;
-    Ok(Measured { ops_per_s })
+        if args.workloads.contains(&Work::Readrandom) {
+            let fresh = Fresh::open(self.base, kind, durability).and_then(|fresh| {
+                load_shuffled(&*fresh.store, args.records, args.value_size)?;
+                Ok(fresh)
+            });
+            for &threads in &args.threads {
+                let result = match &fresh {
+                    Ok(fresh) => {
+                        self.db_bench(&*fresh.store, Work::Readrandom, durability, threads)
+                    }
+                    Err(message) => Err(message.clone()),
+                };
+                self.record(index, kind, Work::Readrandom, durability, threads, result);
+            }
+            if let Ok(fresh) = fresh {
+                self.close(fresh, kind);
+            }
+        }
+        if args.workloads.contains(&Work::Fillrandom) {
+            for &threads in &args.threads {
+                let result = Fresh::open(self.base, kind, durability).and_then(|fresh| {
+                    let result =
+                        self.db_bench(&*fresh.store, Work::Fillrandom, durability, threads);
+                    self.close(fresh, kind);
+                    result
+                });
+                self.record(index, kind, Work::Fillrandom, durability, threads, result);
+            }
+        }
+    }
+
+    fn ops(&self, work: Work, durability: Durability) -> u64 {
+        self.args
+            .ops
+            .unwrap_or_else(|| work.default_ops(durability, self.args.records))
+    }
+
+    fn seed(&self, work: Work, threads: usize) -> u64 {
+        self.args.seed ^ ((work as u64) << 8) ^ threads as u64
+    }
+
+    /// One YCSB workload (its load is skipped by a [`Loaded`] store).
+    fn ycsb(
+        &self,
+        store: &dyn KvStore,
+        work: Work,
+        durability: Durability,
+        threads: usize,
+    ) -> Result<f64, String> {
+        let workload = work.ycsb().expect("called for YCSB workloads only");
+        let options = YcsbOptions {
+            workload,
+            records: self.args.records,
+            ops: self.ops(work, durability),
+            threads,
+            value_size: self.args.value_size,
+            seed: self.seed(work, threads),
+            distribution: None,
+        };
+        ycsb::run(store, &options, false)
+            .map(|report| report.ops_per_s)
+            .map_err(|error| error.to_string())
+    }
+
+    /// One db_bench benchmark (fillrandom or readrandom) over keys `0..records`.
+    fn db_bench(
+        &self,
+        store: &dyn KvStore,
+        work: Work,
+        durability: Durability,
+        threads: usize,
+    ) -> Result<f64, String> {
+        dbbench::run_on_store(
+            store,
+            work.name(),
+            self.args.records,
+            self.ops(work, durability),
+            threads,
+            self.args.value_size,
+            self.seed(work, threads),
+        )
+        .map(|stats| stats.ops_per_sec())
+        .map_err(|error| error.to_string())
+    }
+
+    fn close(&self, fresh: Fresh, kind: StoreKind) {
+        if let Err(message) = fresh.close() {
+            eprintln!("{}: {message}", kind.name());
+        }
+    }
+
+    /// Put a result in its row and print a progress line.
+    fn record(
+        &mut self,
+        index: usize,
+        kind: StoreKind,
+        work: Work,
+        durability: Durability,
+        threads: usize,
+        result: Result<f64, String>,
+    ) {
+        self.measured += 1;
+        let total = self.rows.len() * self.args.stores.len();
+        let prefix = format!(
+            "[{}/{total}] {} {} t={threads} {}:",
+            self.measured,
+            work.name(),
+            durability.name(),
+            kind.name()
+        );
+        match &result {
+            Ok(ops_per_s) => eprintln!(
+                "{prefix} {ops_per_s:.0} ops/s ({:.0} s elapsed, load {})",
+                self.started.elapsed().as_secs_f64(),
+                loadavg()
+            ),
+            Err(message) => eprintln!("{prefix} FAILED: {message}"),
+        }
+        if let Some(row) = self
+            .rows
+            .iter_mut()
+            .find(|row| row.work == work && row.durability == durability && row.threads == threads)
+        {
+            row.results[index] = result.ok().map(|ops_per_s| Measured { ops_per_s });
+        }
+    }
 }
 
 /// Put keys `0..records` in a shuffled order (a fixed permutation), 100 per batch,
@@ -363,7 +546,7 @@ fn print_table(stores: &[StoreKind], rows: &[Row]) {
         .iter()
         .copied()
         .enumerate()
-        .filter(|(_, kind)| *kind != StoreKind::Alexdb)
+        .filter(|(_, kind)| !matches!(kind, StoreKind::Alexdb | StoreKind::Null))
         .collect();
     let alex = stores
         .iter()
@@ -413,16 +596,22 @@ fn print_must_reach(stores: &[StoreKind], rows: &[Row]) {
         println!("must-reach: not checked (lmdb was not run)");
         return;
     };
+    let null = stores.iter().position(|kind| *kind == StoreKind::Null);
     println!("must-reach (alexdb/lmdb): ycsb-c and readrandom >= 3x, ycsb-b >= 2x");
     for row in rows {
         let Some(target) = row.work.must_reach_vs_lmdb() else {
             continue;
         };
-        let verdict = match ratio(row, alex, lmdb) {
+        let mut verdict = match ratio(row, alex, lmdb) {
             Some(ratio) if ratio >= target => format!("{ratio:.2}x >= {target}x MET"),
             Some(ratio) => format!("{ratio:.2}x < {target}x MISSED"),
             None => "not measured".to_string(),
         };
+        if let Some(net) = null.and_then(|null| net_ratio(row, alex, lmdb, null)) {
+            verdict.push_str(&format!(
+                " (net of the driver's own time per op: {net:.2}x)"
+            ));
+        }
         println!(
             "- {} {} t={}: {verdict}",
             row.work.name(),
@@ -436,6 +625,16 @@ fn ratio(row: &Row, alex: usize, peer: usize) -> Option<f64> {
     let alex = row.results[alex].as_ref()?.ops_per_s;
     let peer = row.results[peer].as_ref()?.ops_per_s;
     (peer > 0.0).then(|| alex / peer)
+}
+
+/// The ratio of the stores' own times per operation: each store's time per op less
+/// the null store's (the driver's), LMDB's over alexdb's. `None` unless both exceed it.
+fn net_ratio(row: &Row, alex: usize, peer: usize, null: usize) -> Option<f64> {
+    let per_op = |index: usize| Some(1.0 / row.results[index].as_ref()?.ops_per_s);
+    let floor = per_op(null)?;
+    let alex = per_op(alex)? - floor;
+    let peer = per_op(peer)? - floor;
+    (alex > 0.0 && peer > 0.0).then(|| peer / alex)
 }
 
 /// `1234567.0` as `1.23M`, `45678.0` as `45.7k`.
