@@ -180,9 +180,17 @@ impl AlexStorage {
         };
         verifier.check_metadata();
         inspect_log(&self.dir, &mut verifier.report)?;
+        let inspected = started.elapsed();
         verifier.scan_segments()?;
+        let scanned = started.elapsed();
         verifier.check_indexes();
         let mut report = verifier.report;
+        report.notes.push(format!(
+            "time: log inspection {:.2} s, segment pass {:.2} s, index walk {:.2} s",
+            inspected.as_secs_f64(),
+            (scanned - inspected).as_secs_f64(),
+            (started.elapsed() - scanned).as_secs_f64()
+        ));
         report.duration = started.elapsed();
         Ok(report)
     }
