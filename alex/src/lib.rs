@@ -250,6 +250,13 @@ impl<V: Copy> AlexMap<V> {
         node.find(key).map(|slot| &node.vals[slot])
     }
 
+    /// A mutable reference to the value of `key`: replace a value with one lookup.
+    pub fn get_mut(&mut self, key: i64) -> Option<&mut V> {
+        let leaf = self.leaf_for(key);
+        let node = &mut self.datas[leaf as usize];
+        node.find(key).map(|slot| &mut node.vals[slot])
+    }
+
     pub fn contains_key(&self, key: i64) -> bool {
         self.get(key).is_some()
     }

@@ -97,6 +97,8 @@ enum Op {
     Insert(KeySpec, u64),
     Remove(KeySpec),
     Get(KeySpec),
+    /// `get_mut`, then (if present) adds `u64` to the value through the reference.
+    GetMut(KeySpec, u64),
     ContainsKey(KeySpec),
     /// Inserts `count` keys from `start`, stepping by `step` (down if `descending`).
     Run {
@@ -128,6 +130,7 @@ fn op() -> impl Strategy<Value = Op> {
         20 => (key_spec(), any::<u64>()).prop_map(|(k, v)| Op::Insert(k, v)),
         8 => key_spec().prop_map(Op::Remove),
         6 => key_spec().prop_map(Op::Get),
+        3 => (key_spec(), any::<u64>()).prop_map(|(k, d)| Op::GetMut(k, d)),
         3 => key_spec().prop_map(Op::ContainsKey),
         2 => (key_spec(), 1usize..200, prop_oneof![Just(1i64), 1i64..1000, 1i64..(1 << 40)],
               any::<bool>(), any::<u64>())
@@ -319,6 +322,16 @@ fn apply(
         Op::Get(k) => {
             let key = k.resolve(centres);
             prop_assert_eq!(alex.get(key), model.get(&key), "get {}", key);
+        }
+        Op::GetMut(k, delta) => {
+            let key = k.resolve(centres);
+            let (ours, theirs) = (alex.get_mut(key), model.get_mut(&key));
+            prop_assert_eq!(ours.is_some(), theirs.is_some(), "get_mut {}", key);
+            if let (Some(ours), Some(theirs)) = (ours, theirs) {
+                prop_assert_eq!(*ours, *theirs, "get_mut {}", key);
+                *ours = ours.wrapping_add(*delta);
+                *theirs = theirs.wrapping_add(*delta);
+            }
         }
         Op::ContainsKey(k) => {
             let key = k.resolve(centres);

@@ -443,6 +443,7 @@ impl ConcurrentAlexStorage {
         let Some(mut choice) = self.shared.storage.read().choose_compaction(goal)? else {
             return Ok(CompactionReport::default());
         };
+        self.shared.storage.read().choose_live(&mut choice);
         for victim in 0..choice.victim_count() {
             self.shared
                 .storage

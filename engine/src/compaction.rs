@@ -14,8 +14,11 @@
 //! 4. Delete the victims.
 //!
 //! Phases, so that the concurrent wrapper holds its exclusive lock only to repoint:
-//! [`AlexStorage::choose_compaction`] and [`AlexStorage::choose_survivors`] (`&self`,
-//! one victim per call), [`CompactionChoice::copy`] (no access to the store),
+//! [`AlexStorage::choose_compaction`], [`AlexStorage::choose_live`] (one pass over the
+//! indexes in key order, keeping the entries that point into a victim) and
+//! [`AlexStorage::choose_survivors`] (`&self`, one victim per call: verifies every
+//! record's checksum and picks the tombstones to keep), [`CompactionChoice::copy`] (no
+//! access to the store),
 //! [`AlexStorage::install_compaction`] (`&mut self`, in memory only), then the commit
 //! as a checkpoint ([`AlexStorage::begin_compaction_commit`], `PendingCheckpoint::write`,
 //! `finish_checkpoint`), and [`InstalledCompaction::retire_victims`] (no access).
@@ -145,6 +148,7 @@ impl AlexStorage {
                 ..CompactionReport::default()
             });
         };
+        self.choose_live(&mut choice);
         for victim in 0..choice.victim_count() {
             self.choose_survivors(&mut choice, victim)?;
         }
@@ -239,14 +243,52 @@ impl AlexStorage {
         }))
     }
 
-    /// Decide which records of victim number `victim` survive: puts the index still
-    /// points at, and tombstones an older record of their key may still need.
+    /// The live puts of every victim: one pass over each index in key order, keeping the
+    /// entries that point into a victim. Sequential, where looking up every victim
+    /// record in the index would be one random access per record. Their sequence
+    /// numbers are read when `copy` reads the records.
+    pub fn choose_live(&self, choice: &mut CompactionChoice) {
+        let mut is_victim = Vec::new();
+        for victim in &choice.victims {
+            let id = victim.id().0 as usize;
+            if is_victim.len() <= id {
+                is_victim.resize(id + 1, false);
+            }
+            is_victim[id] = true;
+        }
+        for state in self.keyspaces.iter() {
+            let keyspace = state.handle.id;
+            for (key, &location) in state.index.iter() {
+                let location = PackedLocation(location);
+                let id = location.segment_id().0 as usize;
+                if is_victim.get(id).copied().unwrap_or(false) {
+                    choice.survivors.push(Survivor {
+                        keyspace,
+                        key,
+                        seq: 0,
+                        tag: TAG_PUT,
+                        from: location,
+                        to: location,
+                        stored_len: 0,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Read victim number `victim` in full, verifying every record's checksum (so that
+    /// a damaged record is reported rather than copied under a fresh checksum), and
+    /// keep the tombstones an older record of their key may still need. (The live puts
+    /// come from [`AlexStorage::choose_live`].)
     pub fn choose_survivors(&self, choice: &mut CompactionChoice, victim: usize) -> Result<()> {
         let segment = Arc::clone(&choice.victims[victim]);
         let oldest_elsewhere = choice.oldest_elsewhere;
         let (survivors, report) = (&mut choice.survivors, &mut choice.report);
         let mut failure = None;
         let outcome = segment.scan(0, &mut |record| {
+            if record.tag != TAG_DELETE {
+                return Ok(());
+            }
             let Some((keyspace, key, _)) = codec::decode_head(record.payload) else {
                 failure = Some(Error::corruption(
                     segment.path(),
@@ -258,26 +300,17 @@ impl AlexStorage {
                     reason: "compaction stopped".into(),
                 });
             };
-            let from = PackedLocation::pack(record.location)
-                .expect("locations of segments in the table fit in a packed location");
-            let current = self
-                .keyspaces
-                .get(keyspace)
-                .and_then(|state| state.index.get(key).copied());
-            let keep = match record.tag {
-                TAG_PUT => current == Some(from.0),
-                TAG_DELETE => {
-                    let keep = current.is_none() && oldest_elsewhere < record.seq.0;
-                    if keep {
-                        report.tombstones_kept += 1;
-                    } else {
-                        report.tombstones_dropped += 1;
-                    }
-                    keep
-                }
-                _ => false,
-            };
+            // Needed only if an older record of the key may remain outside the victims
+            // and the key has not been written again since.
+            let keep = oldest_elsewhere < record.seq.0
+                && self
+                    .keyspaces
+                    .get(keyspace)
+                    .is_none_or(|state| !state.index.contains_key(key));
             if keep {
+                report.tombstones_kept += 1;
+                let from = PackedLocation::pack(record.location)
+                    .expect("locations of segments in the table fit in a packed location");
                 survivors.push(Survivor {
                     keyspace,
                     key,
@@ -287,6 +320,8 @@ impl AlexStorage {
                     to: from,
                     stored_len: 0,
                 });
+            } else {
+                report.tombstones_dropped += 1;
             }
             Ok(())
         });
@@ -321,11 +356,11 @@ impl AlexStorage {
                 .keyspaces
                 .get_mut(survivor.keyspace)
                 .expect("survivors' keyspaces exist");
-            // Written again since the copy was chosen: the copy is dead.
-            if state.index.get(survivor.key) != Some(&survivor.from.0) {
-                continue;
+            // Written again (or deleted) since the copy was chosen: the copy is dead.
+            match state.index.get_mut(survivor.key) {
+                Some(location) if *location == survivor.from.0 => *location = survivor.to.0,
+                _ => continue,
             }
-            state.index.insert(survivor.key, survivor.to.0);
             self.segments
                 .add_live(survivor.to.segment_id().0, survivor.stored_len);
             report.live_records_moved += 1;
@@ -380,17 +415,52 @@ impl CompactionChoice {
     /// Copy the survivors, sorted by key and keeping their sequence numbers, into new
     /// segments (synced and renamed into place). Reads only the victims' mappings.
     pub fn copy(mut self) -> Result<CompactionPlan> {
+        /// How many survivors ahead to start loading: the reads are in key order, so
+        /// random in the victims, and overlapping their misses is most of the speed.
+        const PREFETCH_AHEAD: usize = 16;
         self.survivors.sort_unstable_by_key(|s| (s.keyspace, s.key));
+        let mut by_id: Vec<Option<Arc<Segment>>> = Vec::new();
+        for victim in &self.victims {
+            let id = victim.id().0 as usize;
+            if by_id.len() <= id {
+                by_id.resize(id + 1, None);
+            }
+            by_id[id] = Some(Arc::clone(victim));
+        }
+        let victim_of = |location: PackedLocation| -> &Segment {
+            by_id[location.segment_id().0 as usize]
+                .as_deref()
+                .expect("survivors come from victims")
+        };
         let mut outputs = Vec::new();
         let mut writer: Option<(SegmentWriter, SegmentId, u64)> = None;
-        for survivor in self.survivors.iter_mut() {
-            let victim = self
-                .victims
-                .iter()
-                .find(|v| v.id() == survivor.from.segment_id())
-                .expect("survivors come from victims");
+        for index in 0..self.survivors.len() {
+            if let Some(ahead) = self.survivors.get(index + PREFETCH_AHEAD) {
+                victim_of(ahead.from).prefetch_record(ahead.from.offset());
+            }
+            let survivor = &mut self.survivors[index];
+            let victim = victim_of(survivor.from);
             let record = victim.record_at(survivor.from.offset())?;
-            let (_, _, body) = codec::decode_head(record.payload).expect("decoded when chosen");
+            let body = match codec::decode_head(record.payload) {
+                Some((keyspace, key, body))
+                    if keyspace == survivor.keyspace
+                        && key == survivor.key
+                        && record.tag == survivor.tag =>
+                {
+                    body
+                }
+                _ => {
+                    return Err(Error::corruption(
+                        victim.path(),
+                        survivor.from.offset(),
+                        format!(
+                            "compaction: the index maps key {} of keyspace {} here, but the record is not its value",
+                            survivor.key, survivor.keyspace.0
+                        ),
+                    ));
+                }
+            };
+            survivor.seq = record.seq.0;
             let head = codec::encode_head(survivor.keyspace, survivor.key);
             let needed = SegmentWriter::stored_len(record.payload.len() as u64);
             if writer

@@ -224,6 +224,17 @@ impl Segment {
         }
     }
 
+    /// Ask the CPU to start loading the record at `offset` (its first three cache lines:
+    /// a header and a value of up to ~150 bytes). A hint: never fails, never faults.
+    /// Callers that read records in an order of their own (compaction copies in key
+    /// order) issue it a few records ahead.
+    #[inline]
+    pub fn prefetch_record(&self, offset: u64) {
+        self.map.prefetch(offset);
+        self.map.prefetch(offset.wrapping_add(64));
+        self.map.prefetch(offset.wrapping_add(127));
+    }
+
     /// The record starting at `offset`, bounds-checked against the published region but
     /// without CRC verification (the hot read path). Garbage offsets give `BadLocation`,
     /// never UB or a panic.
