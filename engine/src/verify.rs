@@ -147,18 +147,20 @@ impl VerifyReport {
     }
 
     fn add(&mut self, damage: Damage) {
-        // The log inspection and the segment pass can find the same damaged record.
-        let repeated = self
-            .damage
-            .iter()
-            .any(|d| d.file == damage.file && d.offset == damage.offset && d.kind == damage.kind);
-        if repeated {
+        if self.damage.len() >= MAX_DAMAGE_LISTED {
+            self.damage_omitted += 1;
             return;
         }
-        if self.damage.len() < MAX_DAMAGE_LISTED {
+        // The log inspection and the segment pass can find the same damaged record (such
+        // damage names no key; checking only those keeps this bounded).
+        let repeated = damage.key.is_none()
+            && self.damage.iter().any(|listed| {
+                listed.file == damage.file
+                    && listed.offset == damage.offset
+                    && listed.kind == damage.kind
+            });
+        if !repeated {
             self.damage.push(damage);
-        } else {
-            self.damage_omitted += 1;
         }
     }
 }
@@ -201,9 +203,16 @@ impl AlexStorage {
     pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         let dir = dir.as_ref();
         let started = Instant::now();
-        let error = match AlexStorage::open_readonly(dir) {
-            Ok(storage) => return storage.verify(),
-            Err(error) => error,
+        // A writer retiring a segment while this opens can make the open fail with
+        // `SegmentGone` once; twice in a row is a hole in the log.
+        let mut attempts = 0;
+        let error = loop {
+            attempts += 1;
+            match AlexStorage::open_readonly(dir) {
+                Ok(storage) => return storage.verify(),
+                Err(Error::Wal(alexdb_wal::Error::SegmentGone(_))) if attempts < 2 => {}
+                Err(error) => break error,
+            }
         };
         let (file, offset, reason) = match error {
             Error::Corruption {
@@ -291,22 +300,22 @@ struct Verifier<'s> {
 }
 
 impl<'s> Verifier<'s> {
+    /// Record a damage; `subject` is the (keyspace, key) concerned, where known.
     fn damage(
         &mut self,
         kind: DamageKind,
         file: &Path,
         offset: u64,
-        keyspace: Option<KeyspaceId>,
-        key: Option<i64>,
+        subject: Option<(KeyspaceId, i64)>,
         reason: String,
     ) {
-        let keyspace = keyspace.map(|id| self.keyspace_name(id));
+        let keyspace = subject.map(|(id, _)| self.keyspace_name(id));
         self.report.add(Damage {
             kind,
             file: file.to_path_buf(),
             offset,
             keyspace,
-            key,
+            key: subject.map(|(_, key)| key),
             reason,
         });
     }
@@ -321,91 +330,70 @@ impl<'s> Verifier<'s> {
     // ----- 4. metadata -----------------------------------------------------------------
 
     fn check_metadata(&mut self) {
-        let storage = self.storage;
-        let manifest_path = storage.dir.join(MANIFEST_FILE);
-        match Manifest::load(&storage.dir) {
-            Ok(Some(manifest)) => self.report.notes.push(format!(
+        for outcome in [self.manifest_state(), self.snapshot_state()] {
+            match outcome {
+                Ok(note) => self.report.notes.push(note),
+                Err((file, offset, reason)) => {
+                    self.damage(DamageKind::Metadata, &file, offset, None, reason);
+                }
+            }
+        }
+    }
+
+    /// A note on the MANIFEST as it is on disk now, or where it is damaged.
+    fn manifest_state(&self) -> std::result::Result<String, (PathBuf, u64, String)> {
+        let dir = &self.storage.dir;
+        match Manifest::load(dir) {
+            Ok(Some(manifest)) => Ok(format!(
                 "MANIFEST parses: {} keyspace(s), {} compacted segment(s)",
                 manifest.keyspaces.len(),
                 manifest.standalone.len()
             )),
-            Ok(None) => self.damage(
-                DamageKind::Metadata,
-                &manifest_path,
-                0,
-                None,
-                None,
-                "the MANIFEST is missing".into(),
-            ),
+            Ok(None) => Err((dir.join(MANIFEST_FILE), 0, "the MANIFEST is missing".into())),
             Err(error) => {
                 let offset = match &error {
                     Error::Corruption { offset, .. } => *offset,
                     _ => 0,
                 };
-                self.damage(
-                    DamageKind::Metadata,
-                    &manifest_path,
-                    offset,
-                    None,
-                    None,
-                    error.to_string(),
-                );
+                Err((dir.join(MANIFEST_FILE), offset, error.to_string()))
             }
         }
+    }
+
+    /// A note on the snapshot the store's MANIFEST names, or why it is damage.
+    fn snapshot_state(&self) -> std::result::Result<String, (PathBuf, u64, String)> {
+        let storage = self.storage;
         let Some(snapshot) = storage.manifest.snapshot else {
-            self.report
-                .notes
-                .push("no snapshot: the indexes were rebuilt by a full scan at open".into());
-            return;
+            return Ok("no snapshot: the indexes were rebuilt by a full scan at open".into());
         };
         let path = layout::snapshot_path(&storage.dir, snapshot.number);
         match &storage.open_report.source {
-            IndexSource::Snapshot { number, .. } if *number == snapshot.number => {
-                self.report.notes.push(format!(
-                    "snapshot {} (covering sequence {}) was read and its checksum verified at \
-                     open; its contents are checked with the indexes loaded from it",
-                    snapshot.number, snapshot.covered_seq
-                ));
-            }
+            IndexSource::Snapshot { number, .. } if *number == snapshot.number => Ok(format!(
+                "snapshot {} (covering sequence {}) was read and its checksum verified at open; \
+                 its contents are checked with the indexes loaded from it",
+                snapshot.number, snapshot.covered_seq
+            )),
             IndexSource::FullScan { reason, .. }
                 if reason.starts_with(&format!("snapshot {} unusable", snapshot.number)) =>
             {
-                self.damage(
-                    DamageKind::Metadata,
-                    &path,
-                    0,
-                    None,
-                    None,
-                    format!("not used at open, which rebuilt the indexes by a full scan: {reason}"),
-                );
+                let reason =
+                    format!("not used at open, which rebuilt the indexes by a full scan: {reason}");
+                Err((path, 0, reason))
             }
             // Written after this store was opened: read it now.
             _ => match crate::snapshot::read(&path) {
-                Ok(read) if read.covered_seq == snapshot.covered_seq => {
-                    self.report.notes.push(format!(
-                        "snapshot {} (written since open) parses and its checksum is valid",
-                        snapshot.number
-                    ));
-                }
-                Ok(read) => self.damage(
-                    DamageKind::Metadata,
-                    &path,
-                    0,
-                    None,
-                    None,
-                    format!(
+                Ok(read) if read.covered_seq == snapshot.covered_seq => Ok(format!(
+                    "snapshot {} (written since open) parses and its checksum is valid",
+                    snapshot.number
+                )),
+                Ok(read) => {
+                    let reason = format!(
                         "covers sequence {} but the MANIFEST says {}",
                         read.covered_seq, snapshot.covered_seq
-                    ),
-                ),
-                Err(error) => self.damage(
-                    DamageKind::Metadata,
-                    &path,
-                    0,
-                    None,
-                    None,
-                    error.to_string(),
-                ),
+                    );
+                    Err((path, 0, reason))
+                }
+                Err(error) => Err((path, 0, error.to_string())),
             },
         }
     }
@@ -435,14 +423,7 @@ impl<'s> Verifier<'s> {
                     alexdb_wal::Error::Corruption { offset, reason, .. } => (offset, reason),
                     other => (0, other.to_string()),
                 };
-                self.damage(
-                    DamageKind::Record,
-                    segment.path(),
-                    offset,
-                    None,
-                    None,
-                    reason,
-                );
+                self.damage(DamageKind::Record, segment.path(), offset, None, reason);
             }
             if slot.kind() == SegmentKind::Standalone || Some(segment.id().0) != newest_log {
                 self.check_unused_part(segment)?;
@@ -454,75 +435,55 @@ impl<'s> Verifier<'s> {
     fn visit(&mut self, segment: &Segment, record: RecordRef<'_>) {
         self.report.records_checked += 1;
         self.report.bytes_checked += record.stored_len;
-        let offset = record.location.offset;
         if record.seq.0 > self.storage.applied_seq {
             self.report.records_above_applied += 1;
             return;
         }
+        match self.decode(&record) {
+            Ok((keyspace, seen)) => self.newest.entry(keyspace).or_default().push(seen),
+            Err((subject, reason)) => {
+                let offset = record.location.offset;
+                self.damage(DamageKind::Record, segment.path(), offset, subject, reason);
+            }
+        }
+    }
+
+    /// What a record says, or why it cannot be used (and whose it is, if that is known).
+    fn decode(
+        &self,
+        record: &RecordRef<'_>,
+    ) -> std::result::Result<(KeyspaceId, Seen), (Option<(KeyspaceId, i64)>, String)> {
         let Some((keyspace, key, _)) = codec::decode_head(record.payload) else {
             let reason = format!(
                 "record payload of {} bytes is shorter than its {}-byte head",
                 record.payload.len(),
                 codec::HEAD_LEN
             );
-            self.damage(
-                DamageKind::Record,
-                segment.path(),
-                offset,
-                None,
-                None,
-                reason,
-            );
-            return;
+            return Err((None, reason));
         };
+        let subject = Some((keyspace, key));
         let tombstone = match record.tag {
             TAG_PUT => 0,
             TAG_DELETE => TOMBSTONE,
-            other => {
-                let reason = format!("unknown record tag {other}");
-                self.damage(
-                    DamageKind::Record,
-                    segment.path(),
-                    offset,
-                    Some(keyspace),
-                    Some(key),
-                    reason,
-                );
-                return;
-            }
+            other => return Err((subject, format!("unknown record tag {other}"))),
         };
         if self.storage.keyspaces.get(keyspace).is_none() {
             let reason = format!(
                 "the record names keyspace {}, which the MANIFEST does not list",
                 keyspace.0
             );
-            self.damage(
-                DamageKind::Record,
-                segment.path(),
-                offset,
-                Some(keyspace),
-                Some(key),
-                reason,
-            );
-            return;
+            return Err((subject, reason));
         }
         let Some(location) = PackedLocation::pack(record.location) else {
             let reason = "record location is beyond what the index can address".to_string();
-            self.damage(
-                DamageKind::Record,
-                segment.path(),
-                offset,
-                Some(keyspace),
-                Some(key),
-                reason,
-            );
-            return;
+            return Err((subject, reason));
         };
-        self.newest.entry(keyspace).or_default().push(Seen {
+        let seen = Seen {
             key,
             seq_tag: record.seq.0 | tombstone,
             location: location.0,
-        });
+        };
+        Ok((keyspace, seen))
     }
 
     /// A sealed or compacted segment's bytes after its last valid record must be zero:
@@ -546,7 +507,7 @@ impl<'s> Verifier<'s> {
                 "the file is {file_len} bytes, shorter than its capacity {}",
                 segment.capacity()
             );
-            self.damage(DamageKind::File, path, file_len, None, None, reason);
+            self.damage(DamageKind::File, path, file_len, None, reason);
         }
         let from = segment.written_len();
         let end = file_len.min(segment.capacity());
@@ -571,7 +532,7 @@ impl<'s> Verifier<'s> {
                 "no valid record here, but bytes {first}..{last} are not zero: a damaged \
                  record; the rest of this file cannot be read"
             );
-            self.damage(DamageKind::Record, path, from, None, None, reason);
+            self.damage(DamageKind::Record, path, from, None, reason);
         }
         Ok(())
     }
@@ -620,8 +581,7 @@ impl<'s> Verifier<'s> {
             DamageKind::IndexMissing,
             &path,
             location.offset(),
-            Some(keyspace),
-            Some(winner.key),
+            Some((keyspace, winner.key)),
             reason,
         );
     }
@@ -647,8 +607,7 @@ impl<'s> Verifier<'s> {
                 DamageKind::IndexPointer,
                 &storage.dir,
                 offset,
-                Some(keyspace),
-                Some(key),
+                Some((keyspace, key)),
                 reason,
             );
             return;
@@ -708,8 +667,7 @@ impl<'s> Verifier<'s> {
             DamageKind::IndexPointer,
             slot.segment.path(),
             offset,
-            Some(keyspace),
-            Some(key),
+            Some((keyspace, key)),
             reason,
         );
     }
