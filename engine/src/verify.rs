@@ -24,8 +24,9 @@
 //!
 //! Bounds: at most [`MAX_DAMAGE_LISTED`] damages are listed (the rest are counted). Memory
 //! is one 24-byte entry per record seen, per keyspace, folded down to one per key (sort,
-//! keep the newest) whenever the list doubles: about 2 × 24 bytes per distinct key at the
-//! peak, no per-entry allocation. Time: one checksummed pass over every segment, one over
+//! keep the newest) once the list reaches twice the keys of the keyspace's index, and
+//! whenever it doubles after that: about 2 × 24 bytes per distinct key at the peak, no
+//! per-entry allocation. Time: one checksummed pass over every segment, one over
 //! the log files (the inspection), and one walk of each index.
 
 use crate::codec::{self, KeyspaceId, PackedLocation, TAG_DELETE, TAG_PUT};
@@ -275,7 +276,7 @@ impl Newest {
         self.entries.push(seen);
         if self.entries.len() >= self.fold_at.max(FOLD_MIN) {
             self.fold();
-            self.fold_at = self.entries.len() * 2;
+            self.fold_at = self.fold_at.max(self.entries.len() * 2);
         }
     }
 
@@ -440,7 +441,22 @@ impl<'s> Verifier<'s> {
             return;
         }
         match self.decode(&record) {
-            Ok((keyspace, seen)) => self.newest.entry(keyspace).or_default().push(seen),
+            Ok((keyspace, seen)) => {
+                // No fold before twice the keys the index holds: below that, folding
+                // would cost sorts and save little (most records are of distinct keys).
+                let storage = self.storage;
+                let fold_at = || Newest {
+                    entries: Vec::new(),
+                    fold_at: storage
+                        .keyspaces
+                        .get(keyspace)
+                        .map_or(0, |state| 2 * state.index.len()),
+                };
+                self.newest
+                    .entry(keyspace)
+                    .or_insert_with(fold_at)
+                    .push(seen);
+            }
             Err((subject, reason)) => {
                 let offset = record.location.offset;
                 self.damage(DamageKind::Record, segment.path(), offset, subject, reason);
