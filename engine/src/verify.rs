@@ -377,6 +377,21 @@ impl<'s> Verifier<'s> {
             IndexSource::FullScan { reason, .. }
                 if reason.starts_with(&format!("snapshot {} unusable", snapshot.number)) =>
             {
+                // A writer's checkpoint can replace the snapshot between the MANIFEST read
+                // and the snapshot read of a read-only open: not damage.
+                let replaced = !path.exists()
+                    && Manifest::load(&storage.dir)
+                        .ok()
+                        .flatten()
+                        .and_then(|now| now.snapshot)
+                        .is_some_and(|now| now.number != snapshot.number);
+                if replaced {
+                    return Ok(format!(
+                        "snapshot {} was replaced by the writer while this store opened, which \
+                         rebuilt the indexes by a full scan instead",
+                        snapshot.number
+                    ));
+                }
                 let reason =
                     format!("not used at open, which rebuilt the indexes by a full scan: {reason}");
                 Err((path, 0, reason))
@@ -689,23 +704,35 @@ impl<'s> Verifier<'s> {
     }
 }
 
+/// Looks at the log a verification may take when a writer keeps changing it.
+const INSPECT_ATTEMPTS: usize = 5;
+
 /// Run the wal crate's recovery analysis over the log files of `dir` without changing
-/// them. A writer appending meanwhile can make a record look damaged for a moment, so a
-/// failure is looked at twice and only the second answer counts.
+/// them. A writer working meanwhile can remove a segment between the listing and the
+/// reading (retry) or make a record look damaged for a moment (damage counts only when
+/// two looks in a row agree).
 fn inspect_log(dir: &Path, report: &mut VerifyReport) -> Result<()> {
-    let mut outcome = alexdb_wal::inspect(dir);
-    if outcome.is_err() {
-        let again = alexdb_wal::inspect(dir);
-        let same = match (&outcome, &again) {
-            (Err(first), Err(second)) => first.to_string() == second.to_string(),
-            _ => false,
+    let mut previous: Option<String> = None;
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        let outcome = alexdb_wal::inspect(dir);
+        let error = match &outcome {
+            Ok(_) => break outcome,
+            Err(error) => error.to_string(),
         };
-        if !same {
-            report
-                .notes
-                .push("the log changed while it was inspected; the second look counts".into());
+        let gone = matches!(&outcome, Err(alexdb_wal::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound);
+        let confirmed = !gone && previous.as_ref() == Some(&error);
+        if confirmed || attempt >= INSPECT_ATTEMPTS {
+            break outcome;
         }
-        outcome = again;
+        previous = Some(error);
+    };
+    if attempt > 1 {
+        report.notes.push(format!(
+            "the log changed while it was inspected; looked {attempt} times"
+        ));
     }
     let (file, offset, reason) = match outcome {
         Ok(inspected) => {
