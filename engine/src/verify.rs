@@ -886,6 +886,28 @@ mod tests {
     }
 
     #[test]
+    fn damage_beyond_the_listing_limit_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = AlexStorage::open_with(dir.path(), config()).unwrap();
+        let keys = 2 * MAX_DAMAGE_LISTED as i64;
+        for key in 0..keys {
+            storage.insert(key, b"value").unwrap();
+        }
+        let nowhere = PackedLocation::pack(alexdb_wal::Location {
+            segment_id: alexdb_wal::SegmentId(999),
+            offset: 64,
+        })
+        .unwrap();
+        let state = storage.keyspaces.get_mut(DEFAULT_KEYSPACE).unwrap();
+        for key in 0..keys {
+            state.index.insert(key, nowhere.0);
+        }
+        let report = storage.verify().unwrap();
+        assert_eq!(report.damage.len(), MAX_DAMAGE_LISTED);
+        assert_eq!(report.damage_count(), keys as u64);
+    }
+
+    #[test]
     fn folding_keeps_the_newest_record_of_every_key() {
         let mut newest = Newest::default();
         let rounds = 5u64;
