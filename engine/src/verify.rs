@@ -264,6 +264,9 @@ impl Seen {
     }
 }
 
+/// Why a record cannot be used: whose it is (keyspace, key), if that is known, and why.
+type Unusable = (Option<(KeyspaceId, i64)>, String);
+
 /// The records of one keyspace, folded to the newest per key now and then.
 #[derive(Debug, Default)]
 struct Newest {
@@ -480,10 +483,7 @@ impl<'s> Verifier<'s> {
     }
 
     /// What a record says, or why it cannot be used (and whose it is, if that is known).
-    fn decode(
-        &self,
-        record: &RecordRef<'_>,
-    ) -> std::result::Result<(KeyspaceId, Seen), (Option<(KeyspaceId, i64)>, String)> {
+    fn decode(&self, record: &RecordRef<'_>) -> std::result::Result<(KeyspaceId, Seen), Unusable> {
         let Some((keyspace, key, _)) = codec::decode_head(record.payload) else {
             let reason = format!(
                 "record payload of {} bytes is shorter than its {}-byte head",
