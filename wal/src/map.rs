@@ -67,8 +67,9 @@ impl SharedMap {
     }
 
     /// Ask the CPU to start loading the cache line holding byte `offset` of the mapping
-    /// (ignored past its end). Readers call it for the second line of a record before
-    /// decoding the first, so the two misses overlap instead of following each other.
+    /// (ignored past its end). Compaction calls it (through `Segment::prefetch_record`)
+    /// a few records ahead of the one it copies, so the misses of its key-order reads
+    /// overlap.
     #[inline(always)]
     pub(crate) fn prefetch(&self, offset: u64) {
         #[cfg(target_arch = "x86_64")]

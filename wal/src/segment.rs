@@ -240,12 +240,6 @@ impl Segment {
     /// never UB or a panic.
     #[inline]
     pub fn record_at(&self, offset: u64) -> Result<RecordRef<'_>> {
-        // A record of a ~100-byte value spans two or three cache lines; start loading
-        // the later ones now instead of after the header is decoded.
-        self.map.prefetch(offset.wrapping_add(64));
-        if (offset + 64) / 64 != (offset + 127) / 64 {
-            self.map.prefetch(offset.wrapping_add(127));
-        }
         let region = self.map.published();
         if !offset.is_multiple_of(RECORD_ALIGN) || offset < SEGMENT_HEADER_LEN {
             return Err(self.bad_location(offset, "not a record offset"));
