@@ -19,7 +19,7 @@ use crate::storage::{AccessMode, AlexStorage};
 use crate::{Error, Result};
 use alexdb_wal::{LogFollower, RecordRef, Segment, SegmentId, Seq};
 use std::collections::{BTreeSet, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -284,15 +284,27 @@ fn try_open_following(dir: &Path, mode: AccessMode) -> Result<AlexStorage> {
     let retired: HashSet<u64> = manifest.retired.iter().copied().collect();
     let mut segments = SegmentTable::default();
     for standalone in &manifest.standalone {
-        let segment = Segment::open(&layout::segment_path(dir, standalone.id))?;
+        let segment = Segment::open_sealed(&layout::segment_path(dir, standalone.id))?;
         segments.insert(Arc::new(segment), standalone.min_seq);
     }
-    for (path, kind) in layout::list(dir)? {
-        if let FileKind::Log(id) = kind
-            && !retired.contains(&id)
-        {
-            segments.replace_mapping(Arc::new(Segment::open(&path)?));
-        }
+    let logs: Vec<(PathBuf, u64)> = layout::list(dir)?
+        .into_iter()
+        .filter_map(|(path, kind)| match kind {
+            FileKind::Log(id) if !retired.contains(&id) => Some((path, id)),
+            _ => None,
+        })
+        .collect();
+    let newest = logs.iter().map(|&(_, id)| id).max();
+    for (path, id) in &logs {
+        // Every log segment but the newest is complete: damage in one is an error here,
+        // as it is for the writer's own open, not a silent end of the log. The newest
+        // may have a torn tail or a writer appending to it.
+        let segment = if Some(*id) == newest {
+            Segment::open(path)?
+        } else {
+            Segment::open_sealed(path)?
+        };
+        segments.replace_mapping(Arc::new(segment));
     }
     let mut storage =
         AlexStorage::assemble(dir, Config::default(), mode, None, None, manifest, segments);

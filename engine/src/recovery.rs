@@ -100,7 +100,7 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
         segments.insert(segment, u64::MAX);
     }
     for standalone in &manifest.standalone {
-        let segment = Segment::open(&layout::segment_path(dir, standalone.id))?;
+        let segment = Segment::open_sealed(&layout::segment_path(dir, standalone.id))?;
         segments.insert(Arc::new(segment), standalone.min_seq);
     }
 

@@ -95,6 +95,21 @@ impl SharedMap {
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), len as usize) }
     }
 
+    /// Whether every byte of the mapping from `offset` on is zero (read in copied
+    /// chunks, like `copy_out`, so no reference to shared bytes is made).
+    pub(crate) fn is_zero_from(&self, offset: u64) -> bool {
+        let mut chunk = vec![0u8; 64 << 10];
+        let mut at = offset.min(self.len);
+        while at < self.len {
+            let n = (self.len - at).min(chunk.len() as u64) as usize;
+            if !self.copy_out(at, &mut chunk[..n]) || !crate::format::is_all_zero(&chunk[..n]) {
+                return false;
+            }
+            at += n as u64;
+        }
+        true
+    }
+
     /// Copy `buf.len()` bytes at `offset` out of the mapping, wherever they are (also above
     /// `published`). Returns false when the range is outside the mapping.
     pub(crate) fn copy_out(&self, offset: u64, buf: &mut [u8]) -> bool {

@@ -125,13 +125,39 @@ impl Segment {
     }
 
     /// Open an existing segment file read-only (validates magic, version, header CRC).
-    /// The readable region is found by scanning valid records from the start.
+    /// The readable region is found by scanning valid records from the start; whatever
+    /// follows (a torn tail, bytes a writer is still copying in) is left out. For a
+    /// segment nothing writes any more, use [`Segment::open_sealed`].
     pub fn open(path: &Path) -> Result<Segment> {
+        Segment::open_scanned(path, false)
+    }
+
+    /// Open a complete segment file read-only: a compacted segment, or a log segment with
+    /// a newer one after it. As [`Segment::open`], and everything after the last valid
+    /// record must be zeros: a damaged record followed by more data is `Corruption` at
+    /// its offset, never a silently shorter segment.
+    pub fn open_sealed(path: &Path) -> Result<Segment> {
+        Segment::open_scanned(path, true)
+    }
+
+    fn open_scanned(path: &Path, sealed: bool) -> Result<Segment> {
         let segment = Segment::open_unscanned(path)?;
         let mut buf = Vec::new();
         let mut offset = SEGMENT_HEADER_LEN;
-        while let Probe::Valid(header) = probe_shared(&segment.map, offset, &mut buf) {
-            offset += header.stored_len();
+        let reason = loop {
+            match probe_shared(&segment.map, offset, &mut buf) {
+                Probe::Valid(header) => offset += header.stored_len(),
+                Probe::Invalid(reason) => break reason,
+            }
+        };
+        if sealed && !segment.map.is_zero_from(offset) {
+            return Err(Error::Corruption {
+                path: path.to_path_buf(),
+                offset,
+                reason: format!(
+                    "{reason}, and data follows: the records after this point would be lost"
+                ),
+            });
         }
         segment.map.advance_published(offset);
         segment.refresh_seq_bounds();

@@ -647,3 +647,45 @@ fn handles_are_thread_safe() {
     send::<LogFollower>();
     send::<SegmentWriter>();
 }
+
+#[test]
+fn open_sealed_refuses_damage_that_would_hide_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("00000000000000000003.seg");
+    let mut writer = SegmentWriter::create(&path, SegmentId(3), 1 << 16).expect("create");
+    let offsets: Vec<u64> = (0..3u64)
+        .map(|i| {
+            writer
+                .append(Seq(10 + i), 1, b"key", &[i as u8; 40])
+                .expect("append")
+        })
+        .collect();
+    drop(writer.finish().expect("finish"));
+    assert_eq!(
+        Segment::open_sealed(&path).expect("clean").last_seq(),
+        Seq(12)
+    );
+
+    // Damage the middle record: the lenient open stops before it; the sealed open
+    // refuses, at its offset, because the third record follows.
+    let file = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open file");
+    file.write_all_at(&[0xFF], offsets[1] + 30).expect("flip");
+    assert_eq!(Segment::open(&path).expect("lenient").last_seq(), Seq(10));
+    match Segment::open_sealed(&path) {
+        Err(Error::Corruption { offset, .. }) => assert_eq!(offset, offsets[1]),
+        other => panic!("expected Corruption, got {other:?}"),
+    }
+
+    // Damage in the last record: only zeros follow its bytes, but its own bytes are not
+    // zeros, so it is refused too.
+    file.write_all_at(&[1], offsets[1] + 30).expect("restore");
+    file.write_all_at(&[0xFF], offsets[2] + 30).expect("flip");
+    assert_eq!(Segment::open(&path).expect("lenient").last_seq(), Seq(11));
+    match Segment::open_sealed(&path) {
+        Err(Error::Corruption { offset, .. }) => assert_eq!(offset, offsets[2]),
+        other => panic!("expected Corruption, got {other:?}"),
+    }
+}
