@@ -174,6 +174,17 @@ impl LogFollower {
                     ) {
                         continue;
                     }
+                    // The writer rolled, so this segment is complete: only zeros may follow
+                    // its last record. Anything else is a damaged record, and moving on
+                    // would silently skip the records behind it.
+                    if !segment.map().is_zero_from(offset) {
+                        return Err(Error::Corruption {
+                            path: segment.path().to_path_buf(),
+                            offset,
+                            reason: "damaged record in a sealed log segment (a later one exists)"
+                                .to_string(),
+                        });
+                    }
                     if known_gap {
                         self.expected_seq = 0;
                     }

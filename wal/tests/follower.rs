@@ -253,3 +253,30 @@ fn a_follower_past_the_retired_segments_is_unaffected() {
     );
     assert_eq!(last, Seq(next + 4));
 }
+
+#[test]
+fn a_damaged_record_in_a_sealed_segment_is_an_error_not_a_skip() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (wal, _) = Wal::open(dir.path(), options()).expect("open");
+    commit_entries(&wal, &seq_entries(1, 3)).expect("commit");
+    let damaged = commit_entries(&wal, &seq_entries(4, 1))
+        .expect("commit")
+        .locations[0];
+    commit_entries(&wal, &seq_entries(5, 1)).expect("commit");
+    wal.roll().expect("roll");
+    commit_entries(&wal, &seq_entries(6, 1)).expect("commit");
+    // Flip a byte inside the record of seq 4, in the sealed first segment.
+    let first = segment_path(dir.path(), damaged.segment_id.0);
+    let mut bytes = std::fs::read(&first).expect("read");
+    bytes[damaged.offset as usize + 30] ^= 0xFF;
+    std::fs::write(&first, &bytes).expect("write");
+    // Both segments are listed when the follower opens, so a sequence gap between them
+    // would pass as retired segments: only the damage itself can stop it.
+    let mut follower = LogFollower::open(dir.path(), Seq(1)).expect("follower");
+    match poll_all(&mut follower) {
+        Err(Error::Corruption { path, offset, .. }) => {
+            assert_eq!((path, offset), (first, damaged.offset));
+        }
+        other => panic!("expected Corruption, got {other:?}"),
+    }
+}
