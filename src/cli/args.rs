@@ -30,7 +30,8 @@ pub enum Command {
     Bench(BenchCommand),
     /// Print a store's sizes and space use.
     Stats { dir: PathBuf },
-    /// Read every key of a store and check it; exit code 3 on damage.
+    /// Verify every record's checksum and the index against the log (read-only, works
+    /// beside a writer); exit code 3 on damage, with its file and offset.
     Check { dir: PathBuf },
     /// Print the value of a key.
     #[command(allow_negative_numbers = true)]
