@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A thread-safe handle to a store. Cloning is cheap (an `Arc`); all clones share the
 /// store, its log and its metrics.
@@ -35,6 +36,12 @@ struct Shared {
     /// Set if a durable group could not be applied to the indexes: they may lag the log,
     /// so every later write fails until the store is reopened.
     failure: Mutex<Option<String>>,
+    /// `failure` is set: checked (a relaxed load) before taking its mutex, so writers
+    /// do not pass one mutex's cache line between cores twice per write.
+    failed: AtomicBool,
+    /// Whether the store wanted a checkpoint after the last applied group: written by the
+    /// group leader under the exclusive lock, read by every writer without a lock.
+    checkpoint_due: AtomicBool,
     /// For each applied tombstone, whether its key existed; taken by its committer.
     delete_outcomes: Mutex<HashMap<u64, bool>>,
     /// The last error of an automatic checkpoint or compaction, if any.
@@ -46,21 +53,29 @@ impl Publish for Shared {
     /// order, under the exclusive lock.
     fn publish(&self, group: &[PublishedBatch<'_>]) {
         let mut outcomes = Vec::new();
-        let applied = self
-            .storage
-            .write()
-            .apply_published(group, &mut |seq, existed| outcomes.push((seq, existed)));
+        let applied = {
+            let mut storage = self.storage.write();
+            let applied =
+                storage.apply_published(group, &mut |seq, existed| outcomes.push((seq, existed)));
+            self.checkpoint_due
+                .store(storage.checkpoint_due(), Ordering::Relaxed);
+            applied
+        };
         if !outcomes.is_empty() {
             self.delete_outcomes.lock().extend(outcomes);
         }
         if let Err(error) = applied {
             *self.failure.lock() = Some(error.to_string());
+            self.failed.store(true, Ordering::Release);
         }
     }
 }
 
 impl Shared {
     fn check_failure(&self) -> Result<()> {
+        if !self.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         match &*self.failure.lock() {
             Some(cause) => Err(Error::Poisoned {
                 cause: cause.clone(),
@@ -117,6 +132,8 @@ impl ConcurrentAlexStorage {
             metrics: Metrics::default(),
             maintenance: Mutex::new(()),
             failure: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            checkpoint_due: AtomicBool::new(false),
             delete_outcomes: Mutex::new(HashMap::new()),
             maintenance_error: Mutex::new(None),
         };
@@ -349,12 +366,17 @@ impl ConcurrentAlexStorage {
     /// Automatic checkpoint (and compaction) once enough log was written, on the writer
     /// that notices first; others go on.
     fn maintain_if_due(&self) {
-        if !self.shared.storage.read().checkpoint_due() {
+        if !self.shared.checkpoint_due.load(Ordering::Relaxed) {
             return;
         }
         let Some(_maintenance) = self.shared.maintenance.try_lock() else {
             return;
         };
+        // The flag may be stale (a checkpoint ran since it was set): ask the store.
+        if !self.shared.storage.read().checkpoint_due() {
+            self.shared.checkpoint_due.store(false, Ordering::Relaxed);
+            return;
+        }
         let mut outcome = self.checkpoint_locked();
         if outcome.is_ok()
             && self.shared.auto_compact

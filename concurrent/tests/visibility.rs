@@ -273,3 +273,24 @@ fn nothing_is_visible_before_its_sync_and_reads_go_on_during_it() {
         "every commit should have synced at least once"
     );
 }
+
+/// The write path notices when a checkpoint is due (a flag the group leader sets under
+/// the exclusive lock) and runs it, and stops once it is done.
+#[test]
+fn automatic_checkpoints_run_from_the_write_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::benchmark();
+    config.checkpoint_every_bytes = 64 << 10;
+    let store = ConcurrentAlexStorage::open_with(dir.path(), config).expect("open");
+    let value = [5u8; 100];
+    for key in 0..2_000i64 {
+        store.insert(key, &value).expect("insert");
+    }
+    let checkpoints = store.stats().checkpoints;
+    // 2,000 records of 128 bytes = 250 KiB of log: about 3 checkpoints, not one per write.
+    assert!((2..=6).contains(&checkpoints), "{checkpoints} checkpoints");
+    drop(store);
+    let reopened =
+        ConcurrentAlexStorage::open_with(dir.path(), Config::benchmark()).expect("reopen");
+    assert_eq!(reopened.stats().keys, 2_000);
+}
