@@ -4,16 +4,23 @@
 //! ```text
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- \
 //!     [--records 1000000] [--ops N] [--threads 1,2] [--durability both|durable|fast] \
-//!     [--stores alexdb,lmdb,redb,fjall,btree[,rocksdb]] \
+//!     [--stores alexdb,lmdb,redb,fjall,btree,null[,rocksdb]] \
 //!     [--workloads ycsb-a,...,ycsb-f,fillrandom,readrandom] [--dir DIR]
 //! ```
 //!
-//! Every case opens each store fresh in its own directory under `--dir`, runs, closes
-//! and deletes it. YCSB cases are `alexdb::cli::workload::ycsb::run` (a load of
-//! `--records` records in batches of 100, not counted, then the timed operations);
-//! `readrandom` loads keys `0..records` in a shuffled order in batches of 100 (not
-//! counted) and then times random `get`s; `fillrandom` times random `put`s of keys in
-//! `0..records` into an empty store. Both are `alexdb::cli::workload::dbbench::run_on_store`.
+//! For each durability, each store runs alone, one after the other, each case in a
+//! store it opened fresh in its own directory under `--dir` (deleted afterwards):
+//! - YCSB (`alexdb::cli::workload::ycsb::run`): one store per durability, loaded with
+//!   `--records` records by the first workload (batches of 100, not timed); the other
+//!   workloads and thread counts then run one after another on the loaded store, as
+//!   YCSB itself is run (their load phase is skipped, see `Loaded`).
+//! - `readrandom` (`alexdb::cli::workload::dbbench::run_on_store`): one store loaded with
+//!   keys `0..records` in a shuffled order (batches of 100, not timed), then random
+//!   `get`s, once per thread count.
+//! - `fillrandom` (the same entry point): random `put`s of keys in `0..records` into an
+//!   empty store, a fresh one per thread count.
+//!
+//! The `null` store does nothing: its rate is the driver's own, the floor under all.
 
 use alexdb::cli::store::{CompactSummary, KvStore, StoreStats};
 use alexdb::cli::workload::dbbench;
