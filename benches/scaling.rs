@@ -544,7 +544,7 @@ fn print_case(name: &str, threads: &str, r: &CaseResult) {
 /// Single-threaded `get` (copying) through the metered handle against the same store
 /// through `with_storage` (same lock, same index, no metrics) and a bare
 /// `RwLock<AlexStorage>` (a read-only view of the same files): best of 5 interleaved
-/// passes, rotating which runs first.
+/// passes, rotating which runs first. The overhead is taken against the same store.
 fn metrics_overhead(store: &ConcurrentAlexStorage, keys: &[i64]) -> Target {
     let bare = std::sync::RwLock::new(
         AlexStorage::open_readonly(store.with_storage(|s| s.dir().to_path_buf()))
@@ -556,12 +556,20 @@ fn metrics_overhead(store: &ConcurrentAlexStorage, keys: &[i64]) -> Target {
             .map(|_| keys[rng.below(keys.len())])
             .collect()
     };
-    let metered = |key| store.get(key).expect("get").map_or(0, |v| v.len());
+    // Every variant copies through `black_box`: a copy whose bytes are never read may
+    // be dropped by the compiler, and with it the record's second cache line.
+    let metered = |key| {
+        store
+            .get(key)
+            .expect("get")
+            .map(black_box)
+            .map_or(0, |v| v.len())
+    };
     let same = |key| {
         store.with_storage(|s| {
             s.get(key)
                 .expect("get")
-                .map(<[u8]>::to_vec)
+                .map(|v| black_box(v.to_vec()))
                 .map_or(0, |v| v.len())
         })
     };
@@ -570,7 +578,7 @@ fn metrics_overhead(store: &ConcurrentAlexStorage, keys: &[i64]) -> Target {
             .expect("lock")
             .get(key)
             .expect("get")
-            .map(<[u8]>::to_vec)
+            .map(|v| black_box(v.to_vec()))
             .map_or(0, |v| v.len())
     };
     let variants: [&dyn Fn(i64) -> usize; 3] = [&metered, &same, &bare_get];
@@ -597,7 +605,9 @@ fn metrics_overhead(store: &ConcurrentAlexStorage, keys: &[i64]) -> Target {
     );
     Target {
         name: format!("metrics overhead on get, % ({} keys)", keys.len()),
-        measured: (best[0] / best[1].min(best[2]) - 1.0) * 100.0,
+        // Against the same store (same index and mapping in cache); the bare read-only
+        // view has an index of its own, so its caches differ (printed for reference).
+        measured: (best[0] / best[1] - 1.0) * 100.0,
         goal: 5.0,
         at_most: true,
     }
