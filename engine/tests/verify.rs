@@ -143,29 +143,34 @@ fn a_flipped_byte_in_a_sealed_segment_is_found_where_it_is() {
     let sealed = &logs[0];
     let record = flip_inside_value(sealed, &value("default", -149, 0));
 
-    // The read-write open checks every log record, and refuses.
-    match AlexStorage::open_with(dir.path(), config()) {
-        Err(Error::Corruption { file, offset, .. }) => {
-            assert_eq!((&file, offset), (sealed, record))
+    // Both opens refuse (the segment is sealed: a newer one follows, so damage in it is
+    // an error, not a silent end of the log), and verification finds it where it is.
+    assert_refused_and_reported(dir.path(), sealed, record);
+}
+
+/// The read-write and the read-only open both refuse the store with `Corruption` at
+/// `file` + `offset` (neither keeps the records before the damage and loses those after
+/// it), and `verify_dir` (what `alexdb check` runs) reports damage at the same place.
+fn assert_refused_and_reported(dir: &Path, file: &Path, offset: u64) {
+    for result in [
+        AlexStorage::open_with(dir, config()),
+        AlexStorage::open_readonly(dir),
+    ] {
+        match result {
+            Err(Error::Corruption {
+                file: found,
+                offset: at,
+                ..
+            }) => assert_eq!((found.as_path(), at), (file, offset)),
+            other => panic!("expected Corruption, got {other:?}"),
         }
-        other => panic!("expected Corruption, got {other:?}"),
     }
-    // So does a read-only open: the segment is sealed (a newer one follows), so damage
-    // in it is an error, not a silent end of the log.
-    match AlexStorage::open_readonly(dir.path()) {
-        Err(Error::Corruption { file, offset, .. }) => {
-            assert_eq!((&file, offset), (sealed, record))
-        }
-        other => panic!("expected Corruption from the read-only open, got {other:?}"),
-    }
-    // verify_dir (what `alexdb check` runs) reports it where it is.
-    let report = AlexStorage::verify_dir(dir.path()).unwrap();
-    assert!(!report.is_clean());
+    let report = AlexStorage::verify_dir(dir).unwrap();
     assert!(
         report
             .damage
             .iter()
-            .any(|d| &d.file == sealed && d.offset == record),
+            .any(|d| d.file == file && d.offset == offset),
         "{:#?}",
         report.damage
     );
@@ -193,28 +198,7 @@ fn a_damaged_compacted_segment_is_refused_and_found_where_it_is() {
         .expect("a compacted segment holds the live value");
     let record = flip_inside_value(segment, &needle);
 
-    // Neither open may keep the records before the damage and lose those after it.
-    for result in [
-        AlexStorage::open_with(dir.path(), config()),
-        AlexStorage::open_readonly(dir.path()),
-    ] {
-        match result {
-            Err(Error::Corruption { file, offset, .. }) => {
-                assert_eq!((&file, offset), (segment, record))
-            }
-            other => panic!("expected Corruption, got {other:?}"),
-        }
-    }
-    let report = AlexStorage::verify_dir(dir.path()).unwrap();
-    assert!(!report.is_clean());
-    assert!(
-        report
-            .damage
-            .iter()
-            .any(|d| &d.file == segment && d.offset == record),
-        "{:#?}",
-        report.damage
-    );
+    assert_refused_and_reported(dir.path(), segment, record);
 }
 
 #[test]
