@@ -148,10 +148,8 @@ impl KvStore for FjallStore {
 
     fn reopen(&mut self) -> alexdb::Result<Duration> {
         self.checkpoint()?;
-        drop(self.open.take());
-        let started = Instant::now();
-        self.open = Some(open_db(&self.dir)?);
-        Ok(started.elapsed())
+        let dir = self.dir.clone();
+        crate::timed_reopen(&mut self.open, || open_db(&dir))
     }
 
     fn stats(&self) -> StoreStats {

@@ -200,6 +200,18 @@ pub(crate) fn peer_error(dir: &Path, peer: &str, error: impl std::fmt::Display) 
     }
 }
 
+/// The shared part of a peer's `reopen`: close what `slot` holds, then time `open`
+/// (the slot stays empty if it fails, and later calls report the store closed).
+pub(crate) fn timed_reopen<T>(
+    slot: &mut Option<T>,
+    open: impl FnOnce() -> alexdb::Result<T>,
+) -> alexdb::Result<std::time::Duration> {
+    drop(slot.take());
+    let started = std::time::Instant::now();
+    *slot = Some(open()?);
+    Ok(started.elapsed())
+}
+
 /// What `compact` reports for a peer that compacts by itself or in place.
 pub(crate) fn nothing_compacted() -> CompactSummary {
     CompactSummary::default()

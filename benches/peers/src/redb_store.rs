@@ -4,7 +4,7 @@ use crate::{Durability, decode_key, encode_key, nothing_compacted, peer_error};
 use alexdb::cli::store::{CompactSummary, KvStore, StoreStats};
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TABLE: TableDefinition<&[u8; 8], &[u8]> = TableDefinition::new("kv");
 const FILE: &str = "data.redb";
@@ -148,10 +148,8 @@ impl KvStore for RedbStore {
 
     fn reopen(&mut self) -> alexdb::Result<Duration> {
         self.checkpoint()?;
-        drop(self.db.take());
-        let started = Instant::now();
-        self.db = Some(open_db(&self.dir)?);
-        Ok(started.elapsed())
+        let dir = self.dir.clone();
+        crate::timed_reopen(&mut self.db, || open_db(&dir))
     }
 
     fn stats(&self) -> StoreStats {
