@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::layout::{self, DirLock, FileKind, MANIFEST_FILE};
 use crate::manifest::{Manifest, SnapshotRef};
 use crate::segments::SegmentTable;
+use crate::snapshot::LoadedSnapshot;
 use crate::storage::{AccessMode, AlexStorage};
 use crate::{Error, Result};
 use alexdb_alex::AlexMap;
@@ -93,7 +94,30 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
         manifest.store(dir)?;
     }
 
-    let (wal, wal_report) = Wal::open(dir, config.wal_options())?;
+    // The snapshot does not depend on the log: read, verify and bulk-load it on a second
+    // thread while this one recovers (and so verifies) every log segment. It is checked
+    // against the recovered segments afterwards, in `load_index`, and a snapshot that
+    // fails any check is discarded for a full scan exactly as if it had been loaded here.
+    let snapshot_path = manifest
+        .snapshot
+        .map(|snapshot| layout::snapshot_path(dir, snapshot.number));
+    let (wal, preloaded) = std::thread::scope(|scope| {
+        let loader = snapshot_path.as_deref().and_then(|path| {
+            std::thread::Builder::new()
+                .name("alexdb-snapshot-load".into())
+                .spawn_scoped(scope, move || crate::snapshot::load(path))
+                // No thread (resource limits): `load_index` loads it on this one.
+                .ok()
+        });
+        let wal = Wal::open(dir, config.wal_options());
+        let preloaded = loader.map(|loader| {
+            loader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        (wal, preloaded)
+    });
+    let (wal, wal_report) = wal?;
     let wal = Arc::new(wal);
     let mut segments = SegmentTable::default();
     for segment in wal.segments() {
@@ -113,7 +137,7 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
         manifest,
         segments,
     );
-    let source = storage.load_index()?;
+    let source = storage.load_index(preloaded)?;
     storage.applied_seq = storage.writer()?.last_seq().0;
     storage.open_report = OpenReport {
         source,
@@ -173,11 +197,16 @@ struct Scanned {
 const TOMBSTONE_BIT: u32 = 1 << 31;
 
 impl AlexStorage {
-    /// Build the indexes from the snapshot (if usable) or by a full scan.
-    pub(crate) fn load_index(&mut self) -> Result<IndexSource> {
+    /// Build the indexes from the snapshot (if usable) or by a full scan. `preloaded`
+    /// is the snapshot the manifest names, already loaded (on another thread) but not
+    /// yet checked against the store; `None` loads it here.
+    pub(crate) fn load_index(
+        &mut self,
+        preloaded: Option<Result<LoadedSnapshot>>,
+    ) -> Result<IndexSource> {
         let reason = match self.manifest.snapshot {
             None => "no snapshot yet".to_string(),
-            Some(snapshot) => match self.load_snapshot(snapshot) {
+            Some(snapshot) => match self.load_snapshot(snapshot, preloaded) {
                 Ok(replayed_records) => {
                     return Ok(IndexSource::Snapshot {
                         number: snapshot.number,
@@ -214,9 +243,16 @@ impl AlexStorage {
         }
     }
 
-    /// Load the snapshot and replay the log after it; returns the records replayed.
-    fn load_snapshot(&mut self, snapshot_ref: SnapshotRef) -> Result<u64> {
-        self.load_snapshot_indexes(snapshot_ref)?;
+    /// Load the snapshot (unless `preloaded`), check and install it, and replay the log
+    /// after it; returns the records replayed.
+    fn load_snapshot(
+        &mut self,
+        snapshot_ref: SnapshotRef,
+        preloaded: Option<Result<LoadedSnapshot>>,
+    ) -> Result<u64> {
+        let path = layout::snapshot_path(&self.dir, snapshot_ref.number);
+        let loaded = preloaded.unwrap_or_else(|| crate::snapshot::load(&path))?;
+        self.install_snapshot(snapshot_ref, &path, loaded)?;
         let from = Seq(snapshot_ref.covered_seq + 1);
         self.replay_log(from)
     }
@@ -224,8 +260,20 @@ impl AlexStorage {
     /// Load the snapshot's indexes and byte accounting (no log replay).
     pub(crate) fn load_snapshot_indexes(&mut self, snapshot_ref: SnapshotRef) -> Result<()> {
         let path = layout::snapshot_path(&self.dir, snapshot_ref.number);
-        let snapshot = crate::snapshot::read(&path)?;
-        let fail = |reason: String| Error::corruption(&path, 0, reason);
+        let loaded = crate::snapshot::load(&path)?;
+        self.install_snapshot(snapshot_ref, &path, loaded)
+    }
+
+    /// Check a loaded snapshot against the manifest, the log and the segment table (every
+    /// key must point inside a segment that exists), then adopt its indexes and byte
+    /// accounting. On error the caller resets the indexes.
+    fn install_snapshot(
+        &mut self,
+        snapshot_ref: SnapshotRef,
+        path: &Path,
+        snapshot: LoadedSnapshot,
+    ) -> Result<()> {
+        let fail = |reason: String| Error::corruption(path, 0, reason);
         if snapshot.covered_seq != snapshot_ref.covered_seq {
             return Err(fail(format!(
                 "covers sequence {} but the manifest says {}",
@@ -252,23 +300,19 @@ impl AlexStorage {
                 }
             }
         }
-        for (keyspace, entries) in snapshot.keyspaces {
-            for (key, location) in &entries {
-                let location = PackedLocation(*location);
-                let in_bounds = self
-                    .segments
-                    .get(location.segment_id().0)
-                    .is_some_and(|slot| location.offset() < slot.written_bytes());
-                if !in_bounds {
-                    return Err(fail(format!(
-                        "key {key} points at segment {} offset {}, which does not exist",
-                        location.segment_id().0,
-                        location.offset()
-                    )));
-                }
+        for reach in &snapshot.reach {
+            let in_bounds = self
+                .segments
+                .get(reach.segment_id)
+                .is_some_and(|slot| reach.max_offset < slot.written_bytes());
+            if !in_bounds {
+                return Err(fail(format!(
+                    "key {} points at segment {} offset {}, which does not exist",
+                    reach.key, reach.segment_id, reach.max_offset
+                )));
             }
-            let index = AlexMap::bulk_load(&entries)
-                .map_err(|error| fail(format!("keyspace {}: {error}", keyspace.0)))?;
+        }
+        for (keyspace, index) in snapshot.keyspaces {
             let state = self.keyspaces.get_mut(keyspace).ok_or_else(|| {
                 fail(format!(
                     "names keyspace {}, which does not exist",

@@ -4,11 +4,13 @@
 //! after it. A snapshot is an optimisation, never the only copy of anything: without a
 //! usable one, a full scan of the segments rebuilds the same state.
 
-use crate::bytes::{ByteReader, ByteWriter, open_sealed, seal};
-use crate::codec::KeyspaceId;
+use crate::bytes::{ByteWriter, FRAME_OVERHEAD, seal};
+use crate::codec::{KeyspaceId, PackedLocation};
 use crate::layout::write_atomically;
 use crate::{Error, Result};
 use alexdb_alex::AlexMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"ALEXSNAP";
@@ -16,14 +18,10 @@ const MAGIC: &[u8; 8] = b"ALEXSNAP";
 pub const FORMAT_VERSION: u32 = 1;
 const ENTRY_LEN: usize = 16;
 
-/// A decoded snapshot.
+/// What checking a snapshot file (`read`) reports; `load` returns its contents.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub covered_seq: u64,
-    /// (segment id, live bytes) for every segment holding live records.
-    pub segment_live_bytes: Vec<(u64, u64)>,
-    /// Keys in strictly increasing order with their packed locations, per keyspace.
-    pub keyspaces: Vec<(KeyspaceId, Vec<(i64, u64)>)>,
 }
 
 /// Encode a snapshot body: the caller holds whatever lock keeps the indexes still.
@@ -57,37 +55,273 @@ pub fn write(path: &Path, body: &[u8]) -> Result<()> {
     write_atomically(path, &seal(MAGIC, FORMAT_VERSION, body))
 }
 
-/// Read and validate a snapshot file.
+/// Read and validate a snapshot file (frame, structure, checksum) without building
+/// its indexes.
 pub fn read(path: &Path) -> Result<Snapshot> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let body = open_sealed(MAGIC, FORMAT_VERSION, &bytes, path)?;
-    let mut r = ByteReader::new(body, path);
-    let covered_seq = r.u64("covered sequence")?;
-    let mut segment_live_bytes = Vec::new();
-    for _ in 0..r.count(16, "segment count")? {
-        segment_live_bytes.push((r.u64("segment id")?, r.u64("live bytes")?));
-    }
-    let mut keyspaces = Vec::new();
-    for _ in 0..r.count(12, "keyspace count")? {
-        let id = KeyspaceId(r.u32("keyspace id")?);
-        let count = r.count(ENTRY_LEN, "entry count")?;
-        let raw = r.take(count * ENTRY_LEN, "entries")?;
-        let mut entries = Vec::with_capacity(count);
-        for chunk in raw.chunks_exact(ENTRY_LEN) {
-            let key = i64::from_le_bytes(chunk[..8].try_into().expect("8 bytes"));
-            let location = u64::from_le_bytes(chunk[8..].try_into().expect("8 bytes"));
-            entries.push((key, location));
+    let (covered_seq, _) = parse(path, &mut |_, _| Ok(()))?;
+    Ok(Snapshot { covered_seq })
+}
+
+/// A snapshot read, checksum-verified and bulk-loaded into indexes, but not yet checked
+/// against the store's segments (opening does that once the log is recovered, see
+/// `AlexStorage::install_snapshot`). Built without the store, so that opening can load
+/// it on another thread while the log is being recovered.
+#[derive(Debug)]
+pub struct LoadedSnapshot {
+    pub covered_seq: u64,
+    pub segment_live_bytes: Vec<(u64, u64)>,
+    pub keyspaces: Vec<(KeyspaceId, AlexMap<u64>)>,
+    /// For every segment some key points into: the highest offset pointed at, and a key
+    /// pointing there. All locations are in bounds iff every segment listed exists and
+    /// is written beyond its highest offset, which checks 10M keys with one comparison
+    /// per segment.
+    pub reach: Vec<SegmentReach>,
+}
+
+/// The furthest any key of a snapshot points into one segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentReach {
+    pub segment_id: u64,
+    pub max_offset: u64,
+    pub key: i64,
+}
+
+/// Read a snapshot (checksum verified) and bulk-load its indexes.
+pub fn load(path: &Path) -> Result<LoadedSnapshot> {
+    let mut decoded = Vec::new();
+    let mut reach = Reach::default();
+    let (covered_seq, segment_live_bytes) = parse(path, &mut |id, entries| {
+        for &(key, location) in &entries {
+            reach.note(key, PackedLocation(location));
         }
-        keyspaces.push((id, entries));
+        decoded.push((id, entries));
+        Ok(())
+    })?;
+    let mut keyspaces = Vec::with_capacity(decoded.len());
+    for (id, entries) in decoded {
+        let index = AlexMap::bulk_load(&entries)
+            .map_err(|error| Error::corruption(path, 0, format!("keyspace {}: {error}", id.0)))?;
+        drop(entries);
+        keyspaces.push((id, index));
     }
-    if r.remaining() != 0 {
-        return Err(r.error("unexpected bytes after the snapshot body"));
-    }
-    Ok(Snapshot {
+    Ok(LoadedSnapshot {
         covered_seq,
         segment_live_bytes,
         keyspaces,
+        reach: reach.into_list(),
     })
+}
+
+/// Highest offset per segment id: dense for the small ids stores use, sparse above.
+#[derive(Default)]
+struct Reach {
+    dense: Vec<Option<(u64, i64)>>,
+    sparse: std::collections::BTreeMap<u64, Option<(u64, i64)>>,
+}
+
+const DENSE_SEGMENT_IDS: u64 = 1 << 16;
+
+impl Reach {
+    #[inline]
+    fn note(&mut self, key: i64, location: PackedLocation) {
+        let id = location.segment_id().0;
+        let offset = location.offset();
+        let slot = if id < DENSE_SEGMENT_IDS {
+            let id = id as usize;
+            if self.dense.len() <= id {
+                self.dense.resize(id + 1, None);
+            }
+            &mut self.dense[id]
+        } else {
+            // Only a damaged snapshot or a store past 65,536 segment ids gets here.
+            self.sparse.entry(id).or_insert(None)
+        };
+        match slot {
+            Some((max, _)) if *max >= offset => {}
+            _ => *slot = Some((offset, key)),
+        }
+    }
+
+    fn into_list(self) -> Vec<SegmentReach> {
+        let dense = self
+            .dense
+            .into_iter()
+            .enumerate()
+            .filter_map(|(id, slot)| slot.map(|found| (id as u64, found)));
+        let sparse = self
+            .sparse
+            .into_iter()
+            .filter_map(|(id, slot)| slot.map(|found| (id, found)));
+        dense
+            .chain(sparse)
+            .map(|(segment_id, (max_offset, key))| SegmentReach {
+                segment_id,
+                max_offset,
+                key,
+            })
+            .collect()
+    }
+}
+
+/// Entries decoded per read (1 MiB of the file).
+const CHUNK_ENTRIES: usize = 1 << 16;
+
+/// Stream through a snapshot file: checks the frame, hands each keyspace's entries to
+/// `keyspace` in file order, and verifies the checksum at the end (an error then means
+/// the caller must discard everything it was handed). Returns the covered sequence
+/// number and the segment table. Streaming in 1 MiB pieces, instead of reading the
+/// file into one buffer first, saves a copy and the page faults of a buffer as large
+/// as the file.
+fn parse(
+    path: &Path,
+    keyspace: &mut dyn FnMut(KeyspaceId, Vec<(i64, u64)>) -> Result<()>,
+) -> Result<(u64, Vec<(u64, u64)>)> {
+    let mut stream = SealedStream::open(path)?;
+    let covered_seq = stream.u64("covered sequence")?;
+    let mut segment_live_bytes = Vec::new();
+    for _ in 0..stream.count(16, "segment count")? {
+        segment_live_bytes.push((stream.u64("segment id")?, stream.u64("live bytes")?));
+    }
+    for _ in 0..stream.count(12, "keyspace count")? {
+        let id = KeyspaceId(stream.u32("keyspace id")?);
+        let count = stream.count(ENTRY_LEN, "entry count")?;
+        let mut entries = Vec::with_capacity(count);
+        let mut left = count;
+        while left > 0 {
+            let chunk = left.min(CHUNK_ENTRIES);
+            let raw = stream.take(chunk * ENTRY_LEN, "entries")?;
+            entries.extend(raw.chunks_exact(ENTRY_LEN).map(|entry| {
+                let key = i64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
+                let location = u64::from_le_bytes(entry[8..].try_into().expect("8 bytes"));
+                (key, location)
+            }));
+            left -= chunk;
+        }
+        keyspace(id, entries)?;
+    }
+    stream.finish()?;
+    Ok((covered_seq, segment_live_bytes))
+}
+
+/// Sequential reader of a sealed frame (`magic | version | body | crc32`, see
+/// `bytes::seal`): every byte of the body passes through the checksum as it is taken,
+/// and every short read is a typed corruption error naming the file and offset.
+struct SealedStream<'p> {
+    reader: BufReader<File>,
+    path: &'p Path,
+    /// File offset of the next byte to take.
+    position: u64,
+    /// File offset where the body ends (the checksum follows).
+    body_end: u64,
+    hasher: crc32fast::Hasher,
+    scratch: Vec<u8>,
+}
+
+impl<'p> SealedStream<'p> {
+    fn open(path: &'p Path) -> Result<SealedStream<'p>> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut reader = BufReader::with_capacity(CHUNK_ENTRIES * ENTRY_LEN, file);
+        let mut head = [0u8; 12];
+        let have = len.min(12) as usize;
+        reader
+            .read_exact(&mut head[..have])
+            .map_err(|e| Error::io(path, e))?;
+        if have < 12 || &head[..8] != MAGIC {
+            return Err(Error::ForeignFile {
+                file: path.to_path_buf(),
+            });
+        }
+        let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                file: path.to_path_buf(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if len < FRAME_OVERHEAD as u64 {
+            return Err(Error::corruption(path, len, "file is truncated"));
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&head);
+        Ok(SealedStream {
+            reader,
+            path,
+            position: 12,
+            body_end: len - 4,
+            hasher,
+            scratch: Vec::new(),
+        })
+    }
+
+    fn remaining(&self) -> u64 {
+        self.body_end - self.position
+    }
+
+    fn error(&self, reason: impl Into<String>) -> Error {
+        Error::corruption(self.path, self.position, reason)
+    }
+
+    /// The next `len` bytes of the body (checksummed as they are taken).
+    fn take(&mut self, len: usize, what: &str) -> Result<&[u8]> {
+        if self.remaining() < len as u64 {
+            return Err(self.error(format!(
+                "file ends inside {what}: {len} bytes needed, {} left",
+                self.remaining()
+            )));
+        }
+        self.scratch.resize(len, 0);
+        self.reader
+            .read_exact(&mut self.scratch)
+            .map_err(|e| Error::io(self.path, e))?;
+        self.hasher.update(&self.scratch);
+        self.position += len as u64;
+        Ok(&self.scratch)
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        let bytes = self.take(4, what)?;
+        Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        let bytes = self.take(8, what)?;
+        Ok(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+    }
+
+    /// A count that must be plausible: each counted item takes at least `item_len` bytes
+    /// of what is left, so a flipped bit cannot make us allocate terabytes.
+    fn count(&mut self, item_len: usize, what: &str) -> Result<usize> {
+        let count = self.u64(what)?;
+        let max = self.remaining() / item_len.max(1) as u64;
+        if count > max {
+            return Err(self.error(format!(
+                "{what} = {count} is impossible with {} bytes left",
+                self.remaining()
+            )));
+        }
+        Ok(count as usize)
+    }
+
+    /// The body must end here, and the checksum must match.
+    fn finish(mut self) -> Result<()> {
+        if self.remaining() != 0 {
+            return Err(self.error("unexpected bytes after the snapshot body"));
+        }
+        let mut stored = [0u8; 4];
+        self.reader
+            .read_exact(&mut stored)
+            .map_err(|e| Error::io(self.path, e))?;
+        if self.hasher.finalize() != u32::from_le_bytes(stored) {
+            return Err(Error::corruption(
+                self.path,
+                self.body_end,
+                "checksum mismatch",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -100,24 +334,54 @@ mod tests {
         let path = dir.path().join("snap");
         let index = AlexMap::bulk_load(&[(i64::MIN, 1u64), (0, 2), (i64::MAX, 3)]).unwrap();
         write(&path, &encode(42, &[(1, 300)], &[(KeyspaceId(0), &index)])).unwrap();
-        let snapshot = read(&path).unwrap();
+        let snapshot = load(&path).unwrap();
         assert_eq!(snapshot.covered_seq, 42);
+        assert_eq!(read(&path).unwrap().covered_seq, 42);
         assert_eq!(snapshot.segment_live_bytes, vec![(1, 300)]);
-        assert_eq!(
-            snapshot.keyspaces,
-            vec![(KeyspaceId(0), vec![(i64::MIN, 1), (0, 2), (i64::MAX, 3)])]
-        );
+        assert_eq!(snapshot.keyspaces.len(), 1);
+        let (id, loaded) = &snapshot.keyspaces[0];
+        assert_eq!(*id, KeyspaceId(0));
+        let entries: Vec<(i64, u64)> = loaded.iter().map(|(k, v)| (k, *v)).collect();
+        assert_eq!(entries, vec![(i64::MIN, 1), (0, 2), (i64::MAX, 3)]);
 
         let bytes = std::fs::read(&path).unwrap();
         for len in 0..bytes.len() {
             std::fs::write(&path, &bytes[..len]).unwrap();
             assert!(read(&path).is_err(), "truncated at {len}");
+            assert!(load(&path).is_err(), "truncated at {len}");
         }
         for bit in 0..bytes.len() * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
             std::fs::write(&path, &damaged).unwrap();
             assert!(read(&path).is_err(), "bit {bit} flipped");
+            assert!(load(&path).is_err(), "bit {bit} flipped");
         }
+    }
+
+    #[test]
+    fn reach_is_the_furthest_location_per_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap");
+        let at = |segment: u64, offset: u64| (segment << 40) | offset;
+        let first =
+            AlexMap::bulk_load(&[(1, at(3, 64)), (2, at(5, 4096)), (3, at(3, 128))]).unwrap();
+        let second = AlexMap::bulk_load(&[(-7, at(5, 8192)), (9, at(1 << 20, 64))]).unwrap();
+        let keyspaces = [(KeyspaceId(0), &first), (KeyspaceId(1), &second)];
+        write(&path, &encode(5, &[], &keyspaces)).unwrap();
+        let reach = load(&path).unwrap().reach;
+        let expect = |segment_id, max_offset, key| SegmentReach {
+            segment_id,
+            max_offset,
+            key,
+        };
+        assert_eq!(
+            reach,
+            vec![
+                expect(3, 128, 3),
+                expect(5, 8192, -7),
+                expect(1 << 20, 64, 9)
+            ]
+        );
     }
 }
