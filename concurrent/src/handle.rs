@@ -1,6 +1,7 @@
 //! The handle: reads under the shared lock, writes through the log's group commit, and
 //! maintenance that keeps I/O out of the exclusive lock. See the crate docs.
 
+use crate::bias::BiasedRwLock;
 use crate::metrics::{Metrics, MetricsSnapshot, OpKind};
 use alexdb_engine::codec::{self, DEFAULT_KEYSPACE, KeyspaceId, TAG_DELETE, TAG_PUT};
 use alexdb_engine::{
@@ -8,7 +9,7 @@ use alexdb_engine::{
     Keyspace, KeyspaceCreation, PublishedBatch, Result, StorageStats, WriteBatch,
 };
 use alexdb_wal::{CommitReceipt, Entry, Publish, Wal};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ops::RangeBounds;
 use std::path::Path;
@@ -24,7 +25,8 @@ pub struct ConcurrentAlexStorage {
 
 #[derive(Debug)]
 struct Shared {
-    storage: RwLock<AlexStorage>,
+    /// The store behind its `RwLock`, with a reader-biased fast path (see `bias`).
+    storage: BiasedRwLock<AlexStorage>,
     /// The log (read-write stores only); committing never takes `storage`'s lock.
     wal: Option<Arc<Wal>>,
     mode: AccessMode,
@@ -128,7 +130,7 @@ impl ConcurrentAlexStorage {
             mode: storage.access_mode(),
             max_value_len: storage.config().max_value_len,
             auto_compact: storage.config().auto_compact,
-            storage: RwLock::new(storage),
+            storage: BiasedRwLock::new(storage),
             metrics: Metrics::default(),
             maintenance: Mutex::new(()),
             failure: Mutex::new(None),

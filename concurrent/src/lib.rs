@@ -2,6 +2,12 @@
 //! `Arc<parking_lot::RwLock<AlexStorage>>` for many threads, plus read-only and
 //! secondary access from other processes, and metrics.
 //!
+//! Readers normally skip the `RwLock`'s shared acquire: while no writer has been active
+//! for a millisecond, each reader announces itself in its own cache line instead, and a
+//! writer that takes the lock exclusively first waits for those readers to leave (the
+//! BRAVO technique; `bias.rs` has the argument). Any write turns the fast path off for a
+//! while, so mixed workloads run on the plain `RwLock`.
+//!
 //! Write path (invariant I-7): a writer validates under the shared lock, then enters the
 //! log's group commit *without* any store lock. The group's leader appends and syncs the
 //! group, and only then takes the exclusive lock to apply the whole group to the indexes,
@@ -14,6 +20,7 @@
 //! lock one victim at a time, copies with no lock, and takes the exclusive lock only to
 //! repoint the indexes and, later, to adopt the committed MANIFEST (no I/O).
 
+mod bias;
 mod handle;
 pub mod metrics;
 
