@@ -5,42 +5,53 @@
 //! log durable up to its last sequence number:
 //!
 //! 1. If `durable_seq` already covers it, done.
-//! 2. Otherwise take the sync lock. If no leader is active, become it (`leader_active`),
-//!    release the lock, capture under the append lock the watermark (`last_seq`) and the
+//! 2. Otherwise, if no leader is active, become it (a compare-and-swap on
+//!    `leader_active`): capture under the append lock the watermark (`last_seq`) and the
 //!    byte ranges appended since the last capture — *before* syncing —, sync the ranges,
-//!    publish the captured watermark as `durable_seq`, and wake every waiter.
-//! 3. If a leader is active, wait on `sync_done`. Committers arriving during a sync
-//!    append and wait, so the next leader syncs all of them at once (the group). All
-//!    waiters wake together when a sync ends: a covered one returns, an uncovered one
-//!    re-checks and one of them leads — no lost leader, I-4. (Waking them together,
-//!    rather than handing a mutex from one to the next, keeps the hand-off from
-//!    serializing wake-ups, which on 2 cores shrank groups to ~2 batches.)
+//!    publish the captured watermark as `durable_seq`; a leader that commits with a
+//!    publisher then publishes the group (below) itself; finally it clears
+//!    `leader_active` and wakes every waiter.
+//! 3. If a leader is active, park until it ends (`parking_lot_core`, keyed on
+//!    `leader_active`; the park re-checks the flag under the parking lot's queue lock,
+//!    so a wake-up cannot be lost). Committers arriving during a sync append and park,
+//!    so the next leader syncs all of them at once (the group). All waiters wake
+//!    together: a covered one returns, an uncovered one re-checks and one of them
+//!    leads — no lost leader, I-4. Waking them all at once, rather than through a
+//!    condition variable whose waiters re-take one mutex one after another, keeps the
+//!    hand-off from serializing wake-ups: each serial hand-off costs a scheduler
+//!    wake-up, and on 2 cores a chain of them shrank groups and stretched every cycle.
 //! 4. A failed sync poisons the log: the leader and every later caller gets
-//!    `Error::Poisoned` (waiters re-check the poison flag after taking the lock).
+//!    `Error::Poisoned` (woken waiters re-check the poison flag).
 //!
-//! Publishing (`Wal::commit_with`) is a second, similar step with its own lock: batches
-//! are queued in log order under the append lock; a committer whose batch is durable
-//! takes the publish lock and, unless someone already published it, publishes every
-//! queued batch up to the watermark as one group. So groups are published one at a time
-//! and in log order, and a batch is published before its committer returns.
+//! Publishing (`Wal::commit_with`) has its own lock: batches are queued in log order
+//! under the append lock; whoever publishes takes the publish lock and publishes every
+//! queued batch up to the watermark (durable under `Full`, appended otherwise) as one
+//! group, then advances `published_upto`. Under `Full` the sync leader does it before
+//! waking its group, so the members find their batches published (one atomic load) and
+//! return without touching a lock; a committer that finds its batch unpublished (other
+//! modes, or a leader that had no publisher) publishes through the lock. So groups are
+//! published one at a time and in log order, and a batch is published before its
+//! committer returns.
 //!
-//! Lock order: sync lock → append lock; append lock → publish queue; publish lock →
-//! publish queue. Never the reverse.
+//! Lock order: append lock → publish queue; publish lock → publish queue. The sync
+//! leader holds no lock while syncing; it takes the publish lock after its sync.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use parking_lot::MutexGuard;
+use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 
 use crate::wal::Shared;
 use crate::{Error, FaultPoint, Location, Publish, PublishedBatch, Result, Seq, SyncMode};
 
-/// State of the sync lock.
+/// The longest a sync leader waits for the last group's committers to append again.
+const GATHER_MAX: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Sync statistics, behind the `sync_lock` mutex (taken by leaders after their sync and by
+/// `Wal::stats`, never while waiting).
 #[derive(Debug, Default)]
 pub(crate) struct SyncState {
-    /// A leader is syncing (with the lock released); others wait on `sync_done`.
-    pub leader_active: bool,
     pub stats: SyncStats,
 }
 
@@ -51,7 +62,7 @@ struct Synced {
     group_batches: u64,
 }
 
-/// Sync statistics; guarded by the sync lock (only leaders update them).
+/// Sync statistics (only leaders update them).
 #[derive(Debug, Default)]
 pub(crate) struct SyncStats {
     pub syncs: u64,
@@ -70,71 +81,110 @@ pub(crate) struct PendingBatch {
     pub locations: Vec<Location>,
 }
 
-/// State of the publish lock.
-#[derive(Debug, Default)]
-pub(crate) struct PublishState {
-    /// Every queued batch with `last_seq <= published_upto` has been published.
-    pub published_upto: u64,
-    /// Locations of batches published by another committer's call, by first seq, until
-    /// their own committer collects them.
-    pub done: HashMap<u64, Vec<Location>>,
-}
-
 /// Queue of batches waiting to be published, in log order (pushed under the append lock).
 pub(crate) type PublishQueue = VecDeque<PendingBatch>;
 
 impl Shared {
-    /// Block until everything up to `target` is durable, leading a sync if needed.
-    pub(crate) fn sync_to(&self, target: u64) -> Result<()> {
-        if self.durable_seq.load(Ordering::Acquire) >= target {
-            return Ok(());
-        }
-        let mut state = self.sync_lock.lock();
-        // Bounded: every pass either returns or waits for a leader's sync to end, and each
-        // ended sync either covers `target` or poisons the log.
+    /// Block until everything up to `target` is durable, leading a sync if needed. A
+    /// leader given a `publisher` also publishes what its sync made durable before it
+    /// wakes the others.
+    pub(crate) fn sync_to(&self, target: u64, publisher: Option<&dyn Publish>) -> Result<()> {
+        // Bounded: every pass either returns, leads a sync, or waits for a leader's sync
+        // to end, and each ended sync either covers `target` or poisons the log.
         loop {
             if self.durable_seq.load(Ordering::Acquire) >= target {
                 return Ok(());
             }
             self.check_poison()?;
-            if state.leader_active {
+            if self
+                .leader_active
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
                 // Follower: the leader's sync may not cover us (we appended after its
                 // capture); re-check when it ends, and lead if still uncovered (I-4).
-                self.sync_done.wait(&mut state);
+                self.wait_for_leader();
                 continue;
             }
-            state.leader_active = true;
-            let outcome = MutexGuard::unlocked(&mut state, || {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.lead_sync()))
-            });
-            state.leader_active = false;
-            self.sync_done.notify_all();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // A sync may have ended between the check above and the swap.
+                if self.durable_seq.load(Ordering::Acquire) >= target {
+                    return Ok(None);
+                }
+                let synced = self.lead_sync()?;
+                if let Some(publisher) = publisher {
+                    self.publish_ready(publisher)?;
+                }
+                Ok(Some(synced))
+            }));
+            self.leader_active.store(false, Ordering::SeqCst);
+            self.wake_followers();
             let outcome = match outcome {
                 Ok(outcome) => outcome,
                 Err(panic) => {
                     self.poison("a sync leader panicked".into());
-                    drop(state);
                     std::panic::resume_unwind(panic);
                 }
             };
-            let synced = outcome?;
-            let stats = &mut state.stats;
-            stats.syncs += 1;
-            stats.sync_latency_total_us += synced.latency_us;
-            stats.sync_latency_max_us = stats.sync_latency_max_us.max(synced.latency_us);
-            if synced.group_batches > 0 {
-                stats.groups += 1;
-                stats.group_batches_total += synced.group_batches;
-                stats.max_group_size = stats.max_group_size.max(synced.group_batches);
+            if let Some(synced) = outcome? {
+                let stats = &mut self.sync_lock.lock().stats;
+                stats.syncs += 1;
+                stats.sync_latency_total_us += synced.latency_us;
+                stats.sync_latency_max_us = stats.sync_latency_max_us.max(synced.latency_us);
+                if synced.group_batches > 0 {
+                    stats.groups += 1;
+                    stats.group_batches_total += synced.group_batches;
+                    stats.max_group_size = stats.max_group_size.max(synced.group_batches);
+                }
             }
         }
     }
 
-    /// The leader's work, without the sync lock held: capture, sync, publish the watermark.
+    /// The parking key for sync followers: the address of `leader_active`.
+    fn leader_key(&self) -> usize {
+        std::ptr::from_ref(&self.leader_active) as usize
+    }
+
+    /// Park until the active leader clears `leader_active` (returns at once if it
+    /// already has).
+    fn wait_for_leader(&self) {
+        // SAFETY: the key is the address of a field of this `Shared`, which outlives the
+        // call, and is used for nothing but sync followers; the validation closure only
+        // loads an atomic, and the other callbacks do nothing, so none of them panics or
+        // calls into the parking lot.
+        unsafe {
+            parking_lot_core::park(
+                self.leader_key(),
+                || self.leader_active.load(Ordering::SeqCst),
+                || {},
+                |_, _| {},
+                DEFAULT_PARK_TOKEN,
+                None,
+            );
+        }
+    }
+
+    /// Wake every parked follower (called after clearing `leader_active`).
+    fn wake_followers(&self) {
+        // SAFETY: same key as `wait_for_leader`; called with no parking-lot lock held.
+        unsafe {
+            parking_lot_core::unpark_all(self.leader_key(), DEFAULT_UNPARK_TOKEN);
+        }
+    }
+
+    /// The leader's work, without any lock held: gather, capture, sync, publish the
+    /// watermark.
     fn lead_sync(&self) -> Result<Synced> {
+        self.gather();
         // Capture the watermark under the append lock *before* syncing: everything up to
         // it is in the ranges synced below.
-        let capture = self.append.lock().capture();
+        let capture = {
+            let mut append = self.append.lock();
+            self.uncaptured_batches.store(0, Ordering::Relaxed);
+            append.capture()
+        };
+        self.last_group_batches
+            .store(capture.group_batches, Ordering::Relaxed);
         self.commits_since_sync.store(0, Ordering::Relaxed);
         let started = Instant::now();
         for (segment, from, to) in &capture.ranges {
@@ -164,64 +214,73 @@ impl Shared {
         })
     }
 
-    /// Publish, as one group, every queued batch up to the publishable watermark unless
-    /// someone already did; return the locations of the batch starting at `first_seq`.
-    pub(crate) fn publish_through(
-        &self,
-        first_seq: u64,
-        last_seq: u64,
-        publisher: &dyn Publish,
-    ) -> Result<Vec<Location>> {
-        let mut state = self.publish_lock.lock();
-        if state.published_upto < last_seq {
-            let watermark = match self.options.sync_mode {
-                SyncMode::Full => self.durable_seq.load(Ordering::Acquire),
-                _ => self.last_seq.load(Ordering::Acquire),
-            };
-            let group: Vec<PendingBatch> = {
-                let mut queue = self.publish_queue.lock();
-                let ready = queue.iter().take_while(|b| b.last_seq <= watermark).count();
-                queue.drain(..ready).collect()
-            };
-            let batches: Vec<PublishedBatch<'_>> = group
-                .iter()
-                .map(|b| PublishedBatch {
-                    first_seq: Seq(b.first_seq),
-                    locations: &b.locations,
-                })
-                .collect();
-            if !batches.is_empty() {
-                let published = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    publisher.publish(&batches)
-                }));
-                if let Err(panic) = published {
-                    // The group is lost to the index: refuse everything from now on.
-                    self.poison("the publisher panicked".into());
-                    drop(state);
-                    std::panic::resume_unwind(panic);
-                }
-            }
-            drop(batches);
-            if let Some(last) = group.last() {
-                assert!(
-                    last.last_seq > state.published_upto,
-                    "groups are published in log order"
-                );
-                state.published_upto = last.last_seq;
-            }
-            for batch in group {
-                state.done.insert(batch.first_seq, batch.locations);
-            }
+    /// If the last group had several batches, give their committers — just woken by the
+    /// last leader, and on their way back with their next batch — a moment to append
+    /// before capturing, so the group does not shrink to whoever was fastest: yield the
+    /// CPU until as many batches wait as the last group had, for at most [`GATHER_MAX`].
+    /// A lone committer (last group of one) never waits.
+    fn gather(&self) {
+        let wanted = self.last_group_batches.load(Ordering::Relaxed);
+        if wanted <= 1 {
+            return;
         }
-        match state.done.remove(&first_seq) {
-            Some(locations) => Ok(locations),
-            // Only when an earlier publisher panicked with this batch in its group.
-            None => {
-                self.check_poison()?;
-                Err(Error::Poisoned {
-                    cause: "batch lost by a panicking publisher".into(),
-                })
-            }
+        let started = Instant::now();
+        while self.uncaptured_batches.load(Ordering::Relaxed) < wanted
+            && started.elapsed() < GATHER_MAX
+        {
+            std::thread::yield_now();
         }
+    }
+
+    /// Make sure the batch ending at `last_seq` is published: usually the sync leader
+    /// already did (one atomic load); otherwise publish every ready batch as one group.
+    pub(crate) fn publish_through(&self, last_seq: u64, publisher: &dyn Publish) -> Result<()> {
+        if self.published_upto.load(Ordering::Acquire) >= last_seq {
+            return Ok(());
+        }
+        self.publish_ready(publisher)?;
+        if self.published_upto.load(Ordering::Acquire) >= last_seq {
+            return Ok(());
+        }
+        // Only when an earlier publisher panicked with this batch in its group.
+        self.check_poison()?;
+        Err(Error::Poisoned {
+            cause: "batch lost by a panicking publisher".into(),
+        })
+    }
+
+    /// Under the publish lock, publish as one group every queued batch up to the
+    /// publishable watermark (durable under `Full`, appended otherwise).
+    fn publish_ready(&self, publisher: &dyn Publish) -> Result<()> {
+        let _publishing = self.publish_lock.lock();
+        let watermark = match self.options.sync_mode {
+            SyncMode::Full => self.durable_seq.load(Ordering::Acquire),
+            _ => self.last_seq.load(Ordering::Acquire),
+        };
+        let group: Vec<PendingBatch> = {
+            let mut queue = self.publish_queue.lock();
+            let ready = queue.iter().take_while(|b| b.last_seq <= watermark).count();
+            queue.drain(..ready).collect()
+        };
+        let Some(last) = group.last().map(|b| b.last_seq) else {
+            return Ok(());
+        };
+        let batches: Vec<PublishedBatch<'_>> = group
+            .iter()
+            .map(|b| PublishedBatch {
+                first_seq: Seq(b.first_seq),
+                locations: &b.locations,
+            })
+            .collect();
+        let published =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| publisher.publish(&batches)));
+        if let Err(panic) = published {
+            // The group is lost to the index: refuse everything from now on.
+            self.poison("the publisher panicked".into());
+            std::panic::resume_unwind(panic);
+        }
+        let before = self.published_upto.swap(last, Ordering::AcqRel);
+        assert!(last > before, "groups are published in log order");
+        Ok(())
     }
 }

@@ -2,9 +2,10 @@
 //! background syncer and poisoning.
 //!
 //! Locks (see `group.rs` for their order): `append` guards appending and the active
-//! segment; `sync_lock` elects the sync leader; `segments` is the live set for
-//! lookups; `publish_queue` / `publish_lock` order publication. `last_seq` and
-//! `durable_seq` are atomics so readers never take a lock.
+//! segment; `leader_active` elects the sync leader (`sync_lock` only guards sync
+//! statistics); `segments` is the live set for lookups; `publish_queue` /
+//! `publish_lock` order publication. `last_seq`, `durable_seq` and `published_upto` are
+//! atomics so readers never take a lock.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::append::{AppendState, SegmentFactory};
 use crate::format::{MAX_PAYLOAD_FORMAT, SEGMENT_HEADER_LEN, stored_len};
 use crate::fsio::{Faults, io_error, sync_dir};
-use crate::group::{PendingBatch, PublishQueue, PublishState, SyncState};
+use crate::group::{PendingBatch, PublishQueue, SyncState};
 use crate::recovery::recover;
 use crate::segment::Segment;
 use crate::{
@@ -32,10 +33,10 @@ pub(crate) struct Shared {
     pub faults: Faults,
     /// The append lock.
     pub append: Mutex<AppendState>,
-    /// Sync leadership and statistics (see `group.rs`).
+    /// A sync leader is active; followers park on its address (see `group.rs`).
+    pub leader_active: AtomicBool,
+    /// Sync statistics (see `group.rs`).
     pub sync_lock: Mutex<SyncState>,
-    /// Signalled when a leader's sync ends.
-    pub sync_done: Condvar,
     /// Seq of the last record of the last complete batch appended (readable).
     pub last_seq: AtomicU64,
     /// Highest seq known durable. Never above `last_seq`.
@@ -47,7 +48,15 @@ pub(crate) struct Shared {
     /// Next segment id to hand out (log segments and standalone segments share it).
     pub next_id: AtomicU64,
     pub publish_queue: Mutex<PublishQueue>,
-    pub publish_lock: Mutex<PublishState>,
+    /// Batches appended since the last sync capture (written under the append lock,
+    /// read by a gathering leader).
+    pub uncaptured_batches: AtomicU64,
+    /// Batches in the last captured group.
+    pub last_group_batches: AtomicU64,
+    /// Serializes publishers.
+    pub publish_lock: Mutex<()>,
+    /// Every queued batch with `last_seq <= published_upto` has been published.
+    pub published_upto: AtomicU64,
     /// Normal mode: commits since the last sync capture.
     pub commits_since_sync: AtomicU64,
     pub syncer_stop: Mutex<bool>,
@@ -108,29 +117,23 @@ impl Shared {
         };
         let last_seq = state.last_seq;
         self.last_seq.store(last_seq, Ordering::Release);
+        self.uncaptured_batches.fetch_add(1, Ordering::Relaxed);
         if queue_for_publish {
-            // The locations travel through the queue and come back from `publish_through`.
-            let CommitReceipt {
-                first_seq,
-                locations,
-            } = receipt;
+            // The publisher gets its own copy: the committer keeps the receipt, so it
+            // needs nothing back from whoever publishes its batch.
             self.publish_queue.lock().push_back(PendingBatch {
-                first_seq: first_seq.0,
+                first_seq: receipt.first_seq.0,
                 last_seq,
-                locations,
-            });
-            return Ok(CommitReceipt {
-                first_seq,
-                locations: Vec::new(),
+                locations: receipt.locations.clone(),
             });
         }
         Ok(receipt)
     }
 
     /// After an append: make it as durable as the sync mode promises.
-    fn after_append(&self, last_seq: u64) -> Result<()> {
+    fn after_append(&self, last_seq: u64, publisher: Option<&dyn Publish>) -> Result<()> {
         match self.options.sync_mode {
-            SyncMode::Full => self.sync_to(last_seq),
+            SyncMode::Full => self.sync_to(last_seq, publisher),
             SyncMode::Normal => {
                 let commits = self.commits_since_sync.fetch_add(1, Ordering::Relaxed) + 1;
                 if commits >= self.options.normal_sync_commits {
@@ -244,8 +247,8 @@ impl Wal {
             dir: dir.to_path_buf(),
             faults,
             append: Mutex::new(AppendState::new(active, writer, last_seq)),
+            leader_active: AtomicBool::new(false),
             sync_lock: Mutex::new(SyncState::default()),
-            sync_done: Condvar::new(),
             last_seq: AtomicU64::new(last_seq),
             durable_seq: AtomicU64::new(last_seq),
             poisoned: AtomicBool::new(false),
@@ -253,10 +256,10 @@ impl Wal {
             segments: RwLock::new(segments),
             next_id,
             publish_queue: Mutex::new(PublishQueue::new()),
-            publish_lock: Mutex::new(PublishState {
-                published_upto: last_seq,
-                ..Default::default()
-            }),
+            uncaptured_batches: AtomicU64::new(0),
+            last_group_batches: AtomicU64::new(0),
+            publish_lock: Mutex::new(()),
+            published_upto: AtomicU64::new(last_seq),
             commits_since_sync: AtomicU64::new(0),
             syncer_stop: Mutex::new(false),
             syncer_wake: Condvar::new(),
@@ -287,7 +290,7 @@ impl Wal {
         self.shared.check_poison()?;
         let receipt = self.shared.append(entries, false)?;
         self.shared
-            .after_append(receipt.first_seq.0 + entries.len() as u64 - 1)?;
+            .after_append(receipt.first_seq.0 + entries.len() as u64 - 1, None)?;
         Ok(receipt)
     }
 
@@ -311,23 +314,17 @@ impl Wal {
         }
         self.shared.check_poison()?;
         let receipt = self.shared.append(entries, true)?;
-        let first_seq = receipt.first_seq.0;
-        let last_seq = first_seq + entries.len() as u64 - 1;
-        self.shared.after_append(last_seq)?;
-        let locations = self
-            .shared
-            .publish_through(first_seq, last_seq, publisher)?;
-        Ok(CommitReceipt {
-            first_seq: Seq(first_seq),
-            locations,
-        })
+        let last_seq = receipt.first_seq.0 + entries.len() as u64 - 1;
+        self.shared.after_append(last_seq, Some(publisher))?;
+        self.shared.publish_through(last_seq, publisher)?;
+        Ok(receipt)
     }
 
     /// Sync everything appended so far, whatever the mode.
     pub fn sync(&self) -> Result<()> {
         self.shared.check_poison()?;
         let target = self.shared.last_seq.load(Ordering::Acquire);
-        self.shared.sync_to(target)
+        self.shared.sync_to(target, None)
     }
 
     /// Seal the active segment and start a new one (no-op if the active one is empty).
@@ -542,7 +539,7 @@ fn run_syncer(shared: &Shared, interval: std::time::Duration) {
         if target <= shared.durable_seq.load(Ordering::Acquire) {
             // Commits counted after a capture that already covered them.
             shared.commits_since_sync.store(0, Ordering::Relaxed);
-        } else if shared.sync_to(target).is_err() {
+        } else if shared.sync_to(target, None).is_err() {
             return;
         }
     }
