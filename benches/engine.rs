@@ -29,6 +29,10 @@
 //! `ENGINE_BENCH_CRITERION=0` skips criterion; `ENGINE_BENCH_SUMMARY=0` skips the
 //! summary's one-shot parts (loads are still timed, since the stores must be built).
 //!
+//! `ENGINE_BENCH_ONLY=reopen` runs only the N-key store's batched load and the reopen
+//! comparison; `ENGINE_BENCH_ONLY=insert` only the N-key single inserts (both for
+//! iterating on one figure; the summary then lists just those).
+//!
 //! Run: `CARGO_TARGET_DIR=/work/target-enginebench cargo bench --bench engine`
 //! (about 4 minutes at 10M keys on 2 cores); quick: `ENGINE_BENCH_KEYS=1000000 ...`.
 //! Under `cargo test --benches` (no `--bench` argument) it is a smoke test on 20,000 keys.
@@ -323,11 +327,22 @@ fn main() {
         .configure_from_args();
     let run_criterion = env_flag("ENGINE_BENCH_CRITERION");
     let one_shots = env_flag("ENGINE_BENCH_SUMMARY");
+    let only = std::env::var("ENGINE_BENCH_ONLY").ok();
+    let only_reopen = only.as_deref() == Some("reopen");
+    let only_insert = only.as_deref() == Some("insert");
+    assert!(
+        only.is_none() || only_reopen || only_insert,
+        "ENGINE_BENCH_ONLY must be reopen or insert"
+    );
+    let run_criterion = run_criterion && only.is_none();
     let values = Values::new();
     let mut summary = Summary::default();
     let mut sizes = vec![total.min(SMALL_KEYS)];
     if total > SMALL_KEYS {
         sizes.push(total);
+    }
+    if only.is_some() {
+        sizes = vec![total];
     }
     for (index, &count) in sizes.iter().enumerate() {
         let data = Dataset::build(count, SEED + index as u64);
@@ -335,9 +350,20 @@ fn main() {
         let size = label(count);
 
         // Writes: BTreeMap (kept as the lookup baseline), single engine inserts.
+        if only_reopen {
+            let mut store = open(&store_dir("batched"));
+            let entries: Vec<(i64, &[u8])> = data.keys.iter().map(|&k| (k, values.of(k))).collect();
+            for chunk in entries.chunks(BATCH_KEYS) {
+                store.insert_batch(chunk).expect("insert_batch");
+            }
+            drop(entries);
+            let store = reopen(&mut summary, &size, store, &values, &data);
+            discard(store);
+            continue;
+        }
         let (map, btree_insert) = timed(|| {
             let mut map = BTreeMap::new();
-            for &key in &data.keys {
+            for &key in data.keys.iter().filter(|_| !only_insert) {
                 map.insert(key, values.of(key).to_vec());
             }
             map
@@ -361,6 +387,9 @@ fn main() {
             ">= 1.50 M/s",
             engine_rate >= 1.5e6,
         );
+        if only_insert {
+            continue;
+        }
         summary.info(
             format!("insert {size}: BTreeMap insert (ratio)"),
             format!(
