@@ -174,6 +174,12 @@ fn assert_refused_and_reported(dir: &Path, file: &Path, offset: u64) {
         "{:#?}",
         report.damage
     );
+    // Nothing wrote meanwhile: the second look that confirms damage is not a change.
+    assert!(
+        !report.notes.iter().any(|note| note.contains("changed")),
+        "{:#?}",
+        report.notes
+    );
 }
 
 #[test]

@@ -16,6 +16,9 @@ const INSPECT_ATTEMPTS: usize = 5;
 pub(super) fn inspect_log(dir: &Path, report: &mut VerifyReport) -> Result<()> {
     let mut previous: Option<String> = None;
     let mut attempt = 0;
+    // Whether two looks disagreed (or a file vanished): only then did the log change.
+    // A damaged log fails the same way twice, which is a confirmation, not a change.
+    let mut changed = false;
     let outcome = loop {
         attempt += 1;
         let outcome = alexdb_wal::inspect(dir);
@@ -26,12 +29,14 @@ pub(super) fn inspect_log(dir: &Path, report: &mut VerifyReport) -> Result<()> {
         let gone = matches!(&outcome, Err(alexdb_wal::Error::Io { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound);
         let confirmed = !gone && previous.as_ref() == Some(&error);
+        changed |= gone || previous.is_some() && !confirmed;
         if confirmed || attempt >= INSPECT_ATTEMPTS {
             break outcome;
         }
         previous = Some(error);
     };
-    if attempt > 1 {
+    changed |= attempt > 1 && outcome.is_ok();
+    if changed {
         report.notes.push(format!(
             "the log changed while it was inspected; looked {attempt} times"
         ));
