@@ -94,28 +94,33 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
         manifest.store(dir)?;
     }
 
-    // The snapshot does not depend on the log: read, verify and bulk-load it on a second
-    // thread while this one recovers (and so verifies) every log segment. It is checked
-    // against the recovered segments afterwards, in `load_index`, and a snapshot that
-    // fails any check is discarded for a full scan exactly as if it had been loaded here.
+    // The snapshot does not depend on the log: recover (and so verify) every log
+    // segment on a second thread while this one reads, verifies and bulk-loads the
+    // snapshot. (This way round, the index's many allocations come from the main
+    // arena.) The snapshot is checked against the recovered segments afterwards, in
+    // `load_index`, and one that fails any check is discarded for a full scan exactly
+    // as if it had been loaded after the log.
     let snapshot_path = manifest
         .snapshot
         .map(|snapshot| layout::snapshot_path(dir, snapshot.number));
     let (wal, preloaded) = std::thread::scope(|scope| {
-        let loader = snapshot_path.as_deref().and_then(|path| {
+        let recovery = snapshot_path.as_ref().and_then(|_| {
             std::thread::Builder::new()
-                .name("alexdb-snapshot-load".into())
-                .spawn_scoped(scope, move || crate::snapshot::load(path))
-                // No thread (resource limits): `load_index` loads it on this one.
+                .name("alexdb-log-recovery".into())
+                .spawn_scoped(scope, || Wal::open(dir, config.wal_options()))
+                // No thread (resource limits): one after the other, on this one.
                 .ok()
         });
-        let wal = Wal::open(dir, config.wal_options());
-        let preloaded = loader.map(|loader| {
-            loader
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
-        (wal, preloaded)
+        match recovery {
+            Some(recovery) => {
+                let preloaded = snapshot_path.as_deref().map(crate::snapshot::load);
+                let wal = recovery
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (wal, preloaded)
+            }
+            None => (Wal::open(dir, config.wal_options()), None),
+        }
     });
     let (wal, wal_report) = wal?;
     let wal = Arc::new(wal);
@@ -198,8 +203,8 @@ const TOMBSTONE_BIT: u32 = 1 << 31;
 
 impl AlexStorage {
     /// Build the indexes from the snapshot (if usable) or by a full scan. `preloaded`
-    /// is the snapshot the manifest names, already loaded (on another thread) but not
-    /// yet checked against the store; `None` loads it here.
+    /// is the snapshot the manifest names, already loaded (while another thread
+    /// recovered the log) but not yet checked against the store; `None` loads it here.
     pub(crate) fn load_index(
         &mut self,
         preloaded: Option<Result<LoadedSnapshot>>,
@@ -653,8 +658,8 @@ mod tests {
         assert_all_keys(&storage);
     }
 
-    /// Loading the snapshot on another thread does not stop recovery from refusing a
-    /// damaged sealed log segment.
+    /// Loading the snapshot while another thread recovers the log does not stop that
+    /// recovery from refusing a damaged sealed log segment.
     #[test]
     fn a_damaged_sealed_segment_is_corruption_also_with_a_snapshot() {
         let dir = tempfile::tempdir().unwrap();
@@ -682,10 +687,10 @@ mod tests {
         assert_all_keys(&AlexStorage::open_with(dir.path(), config()).unwrap());
     }
 
-    /// Damage the snapshot in every way the loader thread can fail; each open falls
-    /// back to the full scan and says why.
+    /// Damage the snapshot in every way loading it (beside log recovery) can fail; each
+    /// open falls back to the full scan and says why.
     #[test]
-    fn a_snapshot_the_loader_thread_refuses_is_reported() {
+    fn a_snapshot_that_fails_to_load_beside_log_recovery_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let snapshot_path = build(dir.path());
         let original = std::fs::read(&snapshot_path).unwrap();

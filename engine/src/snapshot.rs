@@ -58,14 +58,16 @@ pub fn write(path: &Path, body: &[u8]) -> Result<()> {
 /// Read and validate a snapshot file (frame, structure, checksum) without building
 /// its indexes.
 pub fn read(path: &Path) -> Result<Snapshot> {
-    let (covered_seq, _) = parse(path, &mut |_, _| Ok(()))?;
-    Ok(Snapshot { covered_seq })
+    let parsed = parse(path, &mut |_, _| Ok(()))?;
+    Ok(Snapshot {
+        covered_seq: parsed.covered_seq,
+    })
 }
 
 /// A snapshot read, checksum-verified and bulk-loaded into indexes, but not yet checked
 /// against the store's segments (opening does that once the log is recovered, see
 /// `AlexStorage::install_snapshot`). Built without the store, so that opening can load
-/// it on another thread while the log is being recovered.
+/// it while another thread recovers the log.
 #[derive(Debug)]
 pub struct LoadedSnapshot {
     pub covered_seq: u64,
@@ -89,11 +91,7 @@ pub struct SegmentReach {
 /// Read a snapshot (checksum verified) and bulk-load its indexes.
 pub fn load(path: &Path) -> Result<LoadedSnapshot> {
     let mut decoded = Vec::new();
-    let mut reach = Reach::default();
-    let (covered_seq, segment_live_bytes) = parse(path, &mut |id, entries| {
-        for &(key, location) in &entries {
-            reach.note(key, PackedLocation(location));
-        }
+    let parsed = parse(path, &mut |id, entries| {
         decoded.push((id, entries));
         Ok(())
     })?;
@@ -105,10 +103,10 @@ pub fn load(path: &Path) -> Result<LoadedSnapshot> {
         keyspaces.push((id, index));
     }
     Ok(LoadedSnapshot {
-        covered_seq,
-        segment_live_bytes,
+        covered_seq: parsed.covered_seq,
+        segment_live_bytes: parsed.segment_live_bytes,
         keyspaces,
-        reach: reach.into_list(),
+        reach: parsed.reach.into_list(),
     })
 }
 
@@ -166,41 +164,41 @@ impl Reach {
 /// Entries decoded per read (1 MiB of the file).
 const CHUNK_ENTRIES: usize = 1 << 16;
 
+/// What `parse` found besides the entries it hands out.
+struct Parsed {
+    covered_seq: u64,
+    segment_live_bytes: Vec<(u64, u64)>,
+    reach: Reach,
+}
+
 /// Stream through a snapshot file: checks the frame, hands each keyspace's entries to
 /// `keyspace` in file order, and verifies the checksum at the end (an error then means
-/// the caller must discard everything it was handed). Returns the covered sequence
-/// number and the segment table. Streaming in 1 MiB pieces, instead of reading the
-/// file into one buffer first, saves a copy and the page faults of a buffer as large
-/// as the file.
+/// the caller must discard everything it was handed). Streaming in 1 MiB pieces, instead
+/// of reading the file into one buffer first, saves a copy and the page faults of a
+/// buffer as large as the file.
 fn parse(
     path: &Path,
     keyspace: &mut dyn FnMut(KeyspaceId, Vec<(i64, u64)>) -> Result<()>,
-) -> Result<(u64, Vec<(u64, u64)>)> {
+) -> Result<Parsed> {
     let mut stream = SealedStream::open(path)?;
     let covered_seq = stream.u64("covered sequence")?;
     let mut segment_live_bytes = Vec::new();
     for _ in 0..stream.count(16, "segment count")? {
         segment_live_bytes.push((stream.u64("segment id")?, stream.u64("live bytes")?));
     }
+    let mut reach = Reach::default();
     for _ in 0..stream.count(12, "keyspace count")? {
         let id = KeyspaceId(stream.u32("keyspace id")?);
         let count = stream.count(ENTRY_LEN, "entry count")?;
-        let mut entries = Vec::with_capacity(count);
-        let mut left = count;
-        while left > 0 {
-            let chunk = left.min(CHUNK_ENTRIES);
-            let raw = stream.take(chunk * ENTRY_LEN, "entries")?;
-            entries.extend(raw.chunks_exact(ENTRY_LEN).map(|entry| {
-                let key = i64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
-                let location = u64::from_le_bytes(entry[8..].try_into().expect("8 bytes"));
-                (key, location)
-            }));
-            left -= chunk;
-        }
+        let entries = stream.entries(count, &mut reach)?;
         keyspace(id, entries)?;
     }
     stream.finish()?;
-    Ok((covered_seq, segment_live_bytes))
+    Ok(Parsed {
+        covered_seq,
+        segment_live_bytes,
+        reach,
+    })
 }
 
 /// Sequential reader of a sealed frame (`magic | version | body | crc32`, see
@@ -304,6 +302,25 @@ impl<'p> SealedStream<'p> {
         Ok(count as usize)
     }
 
+    /// The next `count` entries (`count` was checked against what is left), noting in
+    /// `reach` where they point.
+    fn entries(&mut self, count: usize, reach: &mut Reach) -> Result<Vec<(i64, u64)>> {
+        let mut entries = Vec::with_capacity(count);
+        let mut left = count;
+        while left > 0 {
+            let chunk = left.min(CHUNK_ENTRIES);
+            let raw = self.take(chunk * ENTRY_LEN, "entries")?;
+            entries.extend(raw.chunks_exact(ENTRY_LEN).map(|entry| {
+                let key = i64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
+                let location = u64::from_le_bytes(entry[8..].try_into().expect("8 bytes"));
+                reach.note(key, PackedLocation(location));
+                (key, location)
+            }));
+            left -= chunk;
+        }
+        Ok(entries)
+    }
+
     /// The body must end here, and the checksum must match.
     fn finish(mut self) -> Result<()> {
         if self.remaining() != 0 {
@@ -383,5 +400,63 @@ mod tests {
                 expect(1 << 20, 64, 9)
             ]
         );
+    }
+
+    /// Keyspaces larger than one read chunk decode across chunk boundaries, and damage
+    /// anywhere in them is caught.
+    #[test]
+    fn large_keyspaces_round_trip_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap");
+        let count = 3 * CHUNK_ENTRIES + 17;
+        let entries: Vec<(i64, u64)> = (0..count as i64)
+            .map(|i| {
+                (
+                    i * 3 - 100_000,
+                    ((i as u64 % 7) << 40) | (64 + 8 * i as u64),
+                )
+            })
+            .collect();
+        let big = AlexMap::bulk_load(&entries).unwrap();
+        let small = AlexMap::bulk_load(&[(5, (1u64 << 40) | 64)]).unwrap();
+        let keyspaces = [(KeyspaceId(0), &big), (KeyspaceId(3), &small)];
+        write(&path, &encode(9, &[(1, 10), (2, 20)], &keyspaces)).unwrap();
+        let loaded = load(&path).unwrap();
+        assert_eq!(loaded.covered_seq, 9);
+        assert_eq!(loaded.segment_live_bytes, vec![(1, 10), (2, 20)]);
+        let contents: Vec<(KeyspaceId, Vec<(i64, u64)>)> = loaded
+            .keyspaces
+            .iter()
+            .map(|(id, index)| (*id, index.iter().map(|(k, v)| (k, *v)).collect()))
+            .collect();
+        assert_eq!(
+            contents,
+            vec![
+                (KeyspaceId(0), entries.clone()),
+                (KeyspaceId(3), vec![(5, (1u64 << 40) | 64)])
+            ]
+        );
+        let furthest = |segment: u64| {
+            let (key, location) = *entries
+                .iter()
+                .filter(|(_, location)| location >> 40 == segment)
+                .max_by_key(|(_, location)| *location)
+                .unwrap();
+            SegmentReach {
+                segment_id: segment,
+                max_offset: location & ((1 << 40) - 1),
+                key,
+            }
+        };
+        let expected: Vec<SegmentReach> = (0..7).map(furthest).collect();
+        assert_eq!(loaded.reach, expected);
+        let bytes = std::fs::read(&path).unwrap();
+        for at in [100, bytes.len() / 3, bytes.len() / 2 + 5, bytes.len() - 40] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x40;
+            std::fs::write(&path, &damaged).unwrap();
+            assert!(load(&path).is_err(), "byte {at} flipped");
+            assert!(read(&path).is_err(), "byte {at} flipped");
+        }
     }
 }
