@@ -641,7 +641,7 @@ mod tests {
             &loaded.segment_live_bytes,
             &[(*keyspace, &damaged)],
         );
-        crate::snapshot::write(&snapshot_path, &body).unwrap();
+        crate::snapshot::write(&snapshot_path, body).unwrap();
 
         let storage = AlexStorage::open_with(dir.path(), config()).unwrap();
         match &storage.open_report().source {

@@ -4,7 +4,7 @@
 //! after it. A snapshot is an optimisation, never the only copy of anything: without a
 //! usable one, a full scan of the segments rebuilds the same state.
 
-use crate::bytes::{ByteWriter, FRAME_OVERHEAD, seal};
+use crate::bytes::{ByteWriter, FRAME_OVERHEAD};
 use crate::codec::{KeyspaceId, PackedLocation};
 use crate::layout::write_atomically;
 use crate::{Error, Result};
@@ -24,14 +24,20 @@ pub struct Snapshot {
     pub covered_seq: u64,
 }
 
-/// Encode a snapshot body: the caller holds whatever lock keeps the indexes still.
+/// Encode a snapshot: the caller holds whatever lock keeps the indexes still. Returns
+/// the file's bytes but for the checksum (`write` appends it), so that the body is
+/// never copied into a second buffer as large as itself.
 pub fn encode(
     covered_seq: u64,
     segment_live_bytes: &[(u64, u64)],
     keyspaces: &[(KeyspaceId, &AlexMap<u64>)],
 ) -> Vec<u8> {
     let entries: usize = keyspaces.iter().map(|(_, index)| index.len()).sum();
-    let mut w = ByteWriter::with_capacity(64 + segment_live_bytes.len() * 16 + entries * ENTRY_LEN);
+    let mut w = ByteWriter::with_capacity(
+        FRAME_OVERHEAD + 64 + segment_live_bytes.len() * 16 + entries * ENTRY_LEN,
+    );
+    w.raw(MAGIC);
+    w.u32(FORMAT_VERSION);
     w.u64(covered_seq);
     w.u64(segment_live_bytes.len() as u64);
     for (id, live) in segment_live_bytes {
@@ -50,9 +56,12 @@ pub fn encode(
     w.bytes
 }
 
-/// Write an encoded snapshot body to `path` atomically.
-pub fn write(path: &Path, body: &[u8]) -> Result<()> {
-    write_atomically(path, &seal(MAGIC, FORMAT_VERSION, body))
+/// Write an encoded snapshot to `path` atomically: the frame of `bytes::seal`
+/// (`magic | version | body | crc32`), its checksum appended here.
+pub fn write(path: &Path, mut encoded: Vec<u8>) -> Result<()> {
+    let crc = crc32fast::hash(&encoded);
+    encoded.extend_from_slice(&crc.to_le_bytes());
+    write_atomically(path, &encoded)
 }
 
 /// Read and validate a snapshot file (frame, structure, checksum) without building
@@ -350,7 +359,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("snap");
         let index = AlexMap::bulk_load(&[(i64::MIN, 1u64), (0, 2), (i64::MAX, 3)]).unwrap();
-        write(&path, &encode(42, &[(1, 300)], &[(KeyspaceId(0), &index)])).unwrap();
+        write(&path, encode(42, &[(1, 300)], &[(KeyspaceId(0), &index)])).unwrap();
         let snapshot = load(&path).unwrap();
         assert_eq!(snapshot.covered_seq, 42);
         assert_eq!(read(&path).unwrap().covered_seq, 42);
@@ -362,6 +371,12 @@ mod tests {
         assert_eq!(entries, vec![(i64::MIN, 1), (0, 2), (i64::MAX, 3)]);
 
         let bytes = std::fs::read(&path).unwrap();
+        // The frame is `bytes::seal`'s, byte for byte.
+        let encoded = encode(42, &[(1, 300)], &[(KeyspaceId(0), &index)]);
+        assert_eq!(
+            bytes,
+            crate::bytes::seal(MAGIC, FORMAT_VERSION, &encoded[12..])
+        );
         for len in 0..bytes.len() {
             std::fs::write(&path, &bytes[..len]).unwrap();
             assert!(read(&path).is_err(), "truncated at {len}");
@@ -385,7 +400,7 @@ mod tests {
             AlexMap::bulk_load(&[(1, at(3, 64)), (2, at(5, 4096)), (3, at(3, 128))]).unwrap();
         let second = AlexMap::bulk_load(&[(-7, at(5, 8192)), (9, at(1 << 20, 64))]).unwrap();
         let keyspaces = [(KeyspaceId(0), &first), (KeyspaceId(1), &second)];
-        write(&path, &encode(5, &[], &keyspaces)).unwrap();
+        write(&path, encode(5, &[], &keyspaces)).unwrap();
         let reach = load(&path).unwrap().reach;
         let expect = |segment_id, max_offset, key| SegmentReach {
             segment_id,
@@ -420,7 +435,7 @@ mod tests {
         let big = AlexMap::bulk_load(&entries).unwrap();
         let small = AlexMap::bulk_load(&[(5, (1u64 << 40) | 64)]).unwrap();
         let keyspaces = [(KeyspaceId(0), &big), (KeyspaceId(3), &small)];
-        write(&path, &encode(9, &[(1, 10), (2, 20)], &keyspaces)).unwrap();
+        write(&path, encode(9, &[(1, 10), (2, 20)], &keyspaces)).unwrap();
         let loaded = load(&path).unwrap();
         assert_eq!(loaded.covered_seq, 9);
         assert_eq!(loaded.segment_live_bytes, vec![(1, 10), (2, 20)]);

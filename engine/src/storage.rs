@@ -704,7 +704,7 @@ impl PendingCheckpoint {
             .expect("begin_checkpoint always names the new snapshot");
         crate::snapshot::write(
             &layout::snapshot_path(&self.dir, snapshot.number),
-            &self.body,
+            self.body,
         )?;
         self.manifest.store(&self.dir)?;
         if let Some(previous) = self.previous {
