@@ -54,6 +54,9 @@ impl Publish for Shared {
     /// Called by the group leader once the group is durable: apply it, whole and in log
     /// order, under the exclusive lock.
     fn publish(&self, group: &[PublishedBatch<'_>]) {
+        // Take the apply's cache misses (index leaves, replaced records' headers) under
+        // the shared lock, so readers wait through fewer of them (see engine `warm.rs`).
+        self.storage.read().warm_published(group);
         let mut outcomes = Vec::new();
         let applied = {
             let mut storage = self.storage.write();

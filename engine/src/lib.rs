@@ -27,6 +27,7 @@ mod snapshot;
 mod stats;
 mod storage;
 mod verify;
+mod warm;
 
 pub use alexdb_wal::{PublishedBatch, RecoveryMode, RecoveryReport, SyncMode, WalStats};
 pub use batch::WriteBatch;
