@@ -97,29 +97,36 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
     // The snapshot does not depend on the log: recover (and so verify) every log
     // segment on a second thread while this one reads, verifies and bulk-loads the
     // snapshot. (This way round, the index's many allocations come from the main
-    // arena.) The snapshot is checked against the recovered segments afterwards, in
-    // `load_index`, and one that fails any check is discarded for a full scan exactly
-    // as if it had been loaded after the log.
+    // arena.) For a large snapshot, `load_beside` first decodes half of its entries on
+    // that second thread and starts the log recovery from there once done, so that at
+    // most two threads are busy. The snapshot is checked against the recovered segments
+    // afterwards, in `load_index`, and one that fails any check is discarded for a full
+    // scan exactly as if it had been loaded after the log.
     let snapshot_path = manifest
         .snapshot
         .map(|snapshot| layout::snapshot_path(dir, snapshot.number));
-    let (wal, preloaded) = std::thread::scope(|scope| {
-        let recovery = snapshot_path.as_ref().and_then(|_| {
-            std::thread::Builder::new()
-                .name("alexdb-log-recovery".into())
-                .spawn_scoped(scope, || Wal::open(dir, config.wal_options()))
-                // No thread (resource limits): one after the other, on this one.
-                .ok()
-        });
-        match recovery {
-            Some(recovery) => {
-                let preloaded = snapshot_path.as_deref().map(crate::snapshot::load);
-                let wal = recovery
+    let (wal, preloaded) = std::thread::scope(|scope| match snapshot_path.as_deref() {
+        None => (Wal::open(dir, config.wal_options()), None),
+        Some(path) => {
+            let start_recovery = || {
+                std::thread::Builder::new()
+                    .name("alexdb-log-recovery".into())
+                    .spawn_scoped(scope, || Wal::open(dir, config.wal_options()))
+                    // No thread (resource limits): recovered below, on this one.
+                    .ok()
+            };
+            let (loaded, recovery) = crate::snapshot::load_beside(
+                path,
+                crate::snapshot::PARALLEL_ENTRIES,
+                start_recovery,
+            );
+            let wal = match recovery {
+                Some(recovery) => recovery
                     .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (wal, preloaded)
-            }
-            None => (Wal::open(dir, config.wal_options()), None),
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => Wal::open(dir, config.wal_options()),
+            };
+            (wal, Some(loaded))
         }
     });
     let (wal, wal_report) = wal?;

@@ -11,6 +11,7 @@ use crate::{Error, Result};
 use alexdb_alex::AlexMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"ALEXSNAP";
@@ -67,7 +68,13 @@ pub fn write(path: &Path, mut encoded: Vec<u8>) -> Result<()> {
 /// Read and validate a snapshot file (frame, structure, checksum) without building
 /// its indexes.
 pub fn read(path: &Path) -> Result<Snapshot> {
-    let parsed = parse(path, &mut |_, _| Ok(()))?;
+    let parsed = parse(
+        path,
+        usize::MAX,
+        &mut None::<fn()>,
+        &mut None,
+        &mut |_, _| Ok(()),
+    )?;
     Ok(Snapshot {
         covered_seq: parsed.covered_seq,
     })
@@ -99,11 +106,47 @@ pub struct SegmentReach {
 
 /// Read a snapshot (checksum verified) and bulk-load its indexes.
 pub fn load(path: &Path) -> Result<LoadedSnapshot> {
+    load_beside(path, PARALLEL_ENTRIES, || ()).0
+}
+
+/// `load`, also running `beside` (once, whatever happens) as early as it can: opening
+/// passes the start of log recovery. For a first keyspace of `parallel_entries` or more
+/// entries, a helper thread decodes its second half while this one decodes the first,
+/// and then runs `beside` (the helper is done after that, so at most two threads are
+/// busy at once); otherwise `beside` runs on this thread before the entries are read.
+pub fn load_beside<R: Send>(
+    path: &Path,
+    parallel_entries: usize,
+    beside: impl FnOnce() -> R + Send,
+) -> (Result<LoadedSnapshot>, R) {
+    let mut beside = Some(beside);
+    let mut beside_result = None;
+    let loaded = load_inner(path, parallel_entries, &mut beside, &mut beside_result);
+    let beside_result = match (beside.take(), beside_result) {
+        (Some(beside), _) => beside(),
+        (None, Some(result)) => result,
+        (None, None) => unreachable!("beside is taken only when it runs"),
+    };
+    (loaded, beside_result)
+}
+
+fn load_inner<F: FnOnce() -> R + Send, R: Send>(
+    path: &Path,
+    parallel_entries: usize,
+    beside: &mut Option<F>,
+    beside_result: &mut Option<R>,
+) -> Result<LoadedSnapshot> {
     let mut decoded = Vec::new();
-    let parsed = parse(path, &mut |id, entries| {
-        decoded.push((id, entries));
-        Ok(())
-    })?;
+    let parsed = parse(
+        path,
+        parallel_entries,
+        beside,
+        beside_result,
+        &mut |id, entries| {
+            decoded.push((id, entries));
+            Ok(())
+        },
+    )?;
     let mut keyspaces = Vec::with_capacity(decoded.len());
     for (id, entries) in decoded {
         let index = AlexMap::bulk_load(&entries)
@@ -149,6 +192,13 @@ impl Reach {
         }
     }
 
+    fn merge(&mut self, other: Reach) {
+        for reach in other.into_list() {
+            let location = PackedLocation((reach.segment_id << 40) | reach.max_offset);
+            self.note(reach.key, location);
+        }
+    }
+
     fn into_list(self) -> Vec<SegmentReach> {
         let dense = self
             .dense
@@ -173,6 +223,11 @@ impl Reach {
 /// Entries decoded per read (1 MiB of the file).
 const CHUNK_ENTRIES: usize = 1 << 16;
 
+/// A first keyspace with at least this many entries (16 MiB) is decoded by two threads.
+/// The crate's unit tests lower it, so that their small stores open that way too (the
+/// integration tests in `engine/tests` open theirs with one thread).
+pub const PARALLEL_ENTRIES: usize = if cfg!(test) { 64 } else { 1 << 20 };
+
 /// What `parse` found besides the entries it hands out.
 struct Parsed {
     covered_seq: u64,
@@ -185,8 +240,12 @@ struct Parsed {
 /// the caller must discard everything it was handed). Streaming in 1 MiB pieces, instead
 /// of reading the file into one buffer first, saves a copy and the page faults of a
 /// buffer as large as the file.
-fn parse(
+/// `beside`: see `load_beside`; its result is stored in `beside_result` when it ran.
+fn parse<F: FnOnce() -> R + Send, R: Send>(
     path: &Path,
+    parallel_entries: usize,
+    beside: &mut Option<F>,
+    beside_result: &mut Option<R>,
     keyspace: &mut dyn FnMut(KeyspaceId, Vec<(i64, u64)>) -> Result<()>,
 ) -> Result<Parsed> {
     let mut stream = SealedStream::open(path)?;
@@ -199,7 +258,16 @@ fn parse(
     for _ in 0..stream.count(12, "keyspace count")? {
         let id = KeyspaceId(stream.u32("keyspace id")?);
         let count = stream.count(ENTRY_LEN, "entry count")?;
-        let entries = stream.entries(count, &mut reach)?;
+        let entries = if count >= parallel_entries.max(2)
+            && let Some(beside) = beside.take()
+        {
+            stream.entries_two_threads(count, &mut reach, beside, beside_result)?
+        } else {
+            if let Some(beside) = beside.take() {
+                *beside_result = Some(beside());
+            }
+            stream.entries(count, &mut reach)?
+        };
         keyspace(id, entries)?;
     }
     stream.finish()?;
@@ -208,6 +276,40 @@ fn parse(
         segment_live_bytes,
         reach,
     })
+}
+
+/// Decode raw entries into `out` (as many entries as `raw` holds), noting where they
+/// point.
+fn decode_entries(raw: &[u8], out: &mut [(i64, u64)], reach: &mut Reach) {
+    for (entry, slot) in raw.chunks_exact(ENTRY_LEN).zip(out) {
+        let key = i64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
+        let location = u64::from_le_bytes(entry[8..].try_into().expect("8 bytes"));
+        reach.note(key, PackedLocation(location));
+        *slot = (key, location);
+    }
+}
+
+/// Read, checksum and decode `out.len()` entries at file offset `offset` with a file
+/// handle of its own. The caller checked that they lie inside the body.
+fn decode_at(
+    path: &Path,
+    offset: u64,
+    out: &mut [(i64, u64)],
+) -> Result<(crc32fast::Hasher, Reach)> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut reach = Reach::default();
+    let mut buffer = vec![0u8; CHUNK_ENTRIES * ENTRY_LEN];
+    let mut at = offset;
+    for chunk in out.chunks_mut(CHUNK_ENTRIES) {
+        let raw = &mut buffer[..chunk.len() * ENTRY_LEN];
+        file.read_exact_at(raw, at)
+            .map_err(|e| Error::io(path, e))?;
+        hasher.update(raw);
+        decode_entries(raw, chunk, &mut reach);
+        at += raw.len() as u64;
+    }
+    Ok((hasher, reach))
 }
 
 /// Sequential reader of a sealed frame (`magic | version | body | crc32`, see
@@ -327,6 +429,67 @@ impl<'p> SealedStream<'p> {
             }));
             left -= chunk;
         }
+        Ok(entries)
+    }
+
+    /// `entries` on two threads: a helper reads, checksums and decodes the second half
+    /// with a file handle of its own, then runs `beside`; its checksum is combined into
+    /// this stream's (`Hasher::combine`).
+    fn entries_two_threads<F: FnOnce() -> R + Send, R: Send>(
+        &mut self,
+        count: usize,
+        reach: &mut Reach,
+        beside: F,
+        beside_result: &mut Option<R>,
+    ) -> Result<Vec<(i64, u64)>> {
+        // Zeroed memory comes from the allocator untouched (calloc): decoding into it
+        // is its first write.
+        let mut entries = vec![(0i64, 0u64); count];
+        let split = count / 2;
+        let (front, back) = entries.split_at_mut(split);
+        let back_offset = self.position + (split * ENTRY_LEN) as u64;
+        let path = self.path;
+        let mut beside = Some(beside);
+        let (front_result, helped) = std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new()
+                .name("alexdb-snapshot-decode".into())
+                .spawn_scoped(scope, || {
+                    let decoded = decode_at(path, back_offset, back);
+                    (decoded, beside.take().map(|beside| beside()))
+                })
+                // No thread (resource limits): the second half is decoded below.
+                .ok();
+            let front_result: Result<()> = front.chunks_mut(CHUNK_ENTRIES).try_for_each(|chunk| {
+                let raw = self.take(chunk.len() * ENTRY_LEN, "entries")?;
+                decode_entries(raw, chunk, reach);
+                Ok(())
+            });
+            let helped = helper.map(|helper| {
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            (front_result, helped)
+        });
+        let back_result = match helped {
+            Some((decoded, result)) => {
+                *beside_result = result;
+                decoded
+            }
+            None => {
+                *beside_result = beside.take().map(|beside| beside());
+                decode_at(path, back_offset, back)
+            }
+        };
+        front_result?;
+        let (hasher, back_reach) = back_result?;
+        let skipped = ((count - split) * ENTRY_LEN) as u64;
+        self.reader
+            .seek_relative(skipped as i64)
+            .map_err(|e| Error::io(self.path, e))?;
+        self.position += skipped;
+        self.hasher.combine(&hasher);
+        reach.merge(back_reach);
         Ok(entries)
     }
 
@@ -473,5 +636,75 @@ mod tests {
             assert!(load(&path).is_err(), "byte {at} flipped");
             assert!(read(&path).is_err(), "byte {at} flipped");
         }
+    }
+
+    /// Two-thread decoding gives exactly what one thread gives, catches damage in
+    /// either half, and `beside` runs exactly once whatever happens.
+    #[test]
+    fn two_threads_decode_what_one_thread_decodes_and_beside_runs_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap");
+        let count = 3 * CHUNK_ENTRIES + 17;
+        let entries: Vec<(i64, u64)> = (0..count as i64)
+            .map(|i| {
+                (
+                    i * 3 - 100_000,
+                    ((i as u64 % 7) << 40) | (64 + 8 * i as u64),
+                )
+            })
+            .collect();
+        let big = AlexMap::bulk_load(&entries).unwrap();
+        let small = AlexMap::bulk_load(&[(5, (1u64 << 40) | 64)]).unwrap();
+        let keyspaces = [(KeyspaceId(0), &big), (KeyspaceId(3), &small)];
+        write(&path, encode(9, &[(1, 10), (2, 20)], &keyspaces)).unwrap();
+        let contents = |loaded: &LoadedSnapshot| -> Vec<(KeyspaceId, Vec<(i64, u64)>)> {
+            loaded
+                .keyspaces
+                .iter()
+                .map(|(id, index)| (*id, index.iter().map(|(k, v)| (k, *v)).collect()))
+                .collect()
+        };
+        let caller = std::thread::current().id();
+        let (one, ran_on) = load_beside(&path, usize::MAX, || std::thread::current().id());
+        let one = one.unwrap();
+        assert_eq!(ran_on, caller, "no helper: beside runs on the caller");
+        for parallel in [2, 1000, count] {
+            let (two, ran_on) = load_beside(&path, parallel, || std::thread::current().id());
+            let two = two.unwrap();
+            assert_ne!(ran_on, caller, "beside runs on the helper");
+            assert_eq!(two.covered_seq, 9);
+            assert_eq!(two.segment_live_bytes, vec![(1, 10), (2, 20)]);
+            assert_eq!(contents(&two), contents(&one));
+            assert_eq!(two.reach, one.reach);
+        }
+        assert_eq!(contents(&one)[0].1, entries);
+        let bytes = std::fs::read(&path).unwrap();
+        let entries_start = 8 + 4 + 8 + 8 + 2 * 16 + 8 + 4 + 8;
+        let half = entries_start + (count / 2) * ENTRY_LEN;
+        for at in [
+            10,
+            30,
+            entries_start + 3,
+            half - 1,
+            half,
+            half + 100,
+            bytes.len() - 40,
+        ] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x40;
+            std::fs::write(&path, &damaged).unwrap();
+            for parallel in [2, usize::MAX] {
+                let runs = std::sync::atomic::AtomicUsize::new(0);
+                let (loaded, ()) = load_beside(&path, parallel, || {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
+                assert!(loaded.is_err(), "byte {at} flipped, parallel {parallel}");
+                assert_eq!(runs.into_inner(), 1, "byte {at}, parallel {parallel}");
+            }
+        }
+        std::fs::write(&path, b"not a snapshot").unwrap();
+        let (loaded, runs) = load_beside(&path, 2, || 1);
+        assert!(matches!(loaded, Err(Error::ForeignFile { .. })));
+        assert_eq!(runs, 1);
     }
 }
