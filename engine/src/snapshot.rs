@@ -416,18 +416,10 @@ impl<'p> SealedStream<'p> {
     /// The next `count` entries (`count` was checked against what is left), noting in
     /// `reach` where they point.
     fn entries(&mut self, count: usize, reach: &mut Reach) -> Result<Vec<(i64, u64)>> {
-        let mut entries = Vec::with_capacity(count);
-        let mut left = count;
-        while left > 0 {
-            let chunk = left.min(CHUNK_ENTRIES);
-            let raw = self.take(chunk * ENTRY_LEN, "entries")?;
-            entries.extend(raw.chunks_exact(ENTRY_LEN).map(|entry| {
-                let key = i64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
-                let location = u64::from_le_bytes(entry[8..].try_into().expect("8 bytes"));
-                reach.note(key, PackedLocation(location));
-                (key, location)
-            }));
-            left -= chunk;
+        let mut entries = vec![(0i64, 0u64); count];
+        for chunk in entries.chunks_mut(CHUNK_ENTRIES) {
+            let raw = self.take(chunk.len() * ENTRY_LEN, "entries")?;
+            decode_entries(raw, chunk, reach);
         }
         Ok(entries)
     }
