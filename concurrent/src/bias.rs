@@ -64,13 +64,25 @@ impl<T: std::fmt::Debug> std::fmt::Debug for BiasedRwLock<T> {
 }
 
 thread_local! {
-    /// This thread's slot number (threads are numbered as they first read).
-    static SLOT_INDEX: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % SLOTS
-    };
+    /// This thread's slot number, `usize::MAX` until its first read (threads are
+    /// numbered as they first read). Const-initialized: no lazy-init check per access.
+    static SLOT_INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
     /// Slow reads left before this thread next looks at the clock.
     static REBIAS_COUNTDOWN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// This thread's reader slot.
+#[inline]
+fn slot_index() -> usize {
+    SLOT_INDEX.with(|index| match index.get() {
+        usize::MAX => {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let assigned = NEXT.fetch_add(1, Ordering::Relaxed) % SLOTS;
+            index.set(assigned);
+            assigned
+        }
+        assigned => assigned,
+    })
 }
 
 /// Shared access: either through a reader slot (biased) or the `RwLock`'s shared guard.
@@ -124,13 +136,21 @@ impl<T> BiasedRwLock<T> {
     #[inline]
     pub(crate) fn read(&self) -> ReadGuard<'_, T> {
         if self.bias.load(Ordering::Relaxed) {
-            let slot = &self.slots[SLOT_INDEX.with(|index| *index)].0;
+            let slot = &self.slots[slot_index()].0;
             slot.fetch_add(1, Ordering::SeqCst);
             if self.bias.load(Ordering::SeqCst) {
                 return ReadGuard::Fast { lock: self, slot };
             }
             slot.fetch_sub(1, Ordering::Release);
         }
+        self.read_slow()
+    }
+
+    /// Shared access through the `RwLock` (kept out of line so the fast path inlines
+    /// small).
+    #[cold]
+    #[inline(never)]
+    fn read_slow(&self) -> ReadGuard<'_, T> {
         let guard = self.lock.read();
         if !self.bias.load(Ordering::Relaxed) {
             self.maybe_rebias();
