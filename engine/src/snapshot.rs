@@ -572,12 +572,10 @@ mod tests {
         );
     }
 
-    /// Keyspaces larger than one read chunk decode across chunk boundaries, and damage
-    /// anywhere in them is caught.
-    #[test]
-    fn large_keyspaces_round_trip_across_chunks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("snap");
+    /// Write a snapshot covering seq 9 with segments (1, 10) and (2, 20), keyspace 0
+    /// holding more than three read chunks of entries spread over segments 0..7, and
+    /// keyspace 3 holding one; returns keyspace 0's entries.
+    fn write_multi_chunk_snapshot(path: &Path) -> Vec<(i64, u64)> {
         let count = 3 * CHUNK_ENTRIES + 17;
         let entries: Vec<(i64, u64)> = (0..count as i64)
             .map(|i| {
@@ -590,7 +588,17 @@ mod tests {
         let big = AlexMap::bulk_load(&entries).unwrap();
         let small = AlexMap::bulk_load(&[(5, (1u64 << 40) | 64)]).unwrap();
         let keyspaces = [(KeyspaceId(0), &big), (KeyspaceId(3), &small)];
-        write(&path, encode(9, &[(1, 10), (2, 20)], &keyspaces)).unwrap();
+        write(path, encode(9, &[(1, 10), (2, 20)], &keyspaces)).unwrap();
+        entries
+    }
+
+    /// Keyspaces larger than one read chunk decode across chunk boundaries, and damage
+    /// anywhere in them is caught.
+    #[test]
+    fn large_keyspaces_round_trip_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap");
+        let entries = write_multi_chunk_snapshot(&path);
         let loaded = load(&path).unwrap();
         assert_eq!(loaded.covered_seq, 9);
         assert_eq!(loaded.segment_live_bytes, vec![(1, 10), (2, 20)]);
@@ -636,19 +644,7 @@ mod tests {
     fn two_threads_decode_what_one_thread_decodes_and_beside_runs_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("snap");
-        let count = 3 * CHUNK_ENTRIES + 17;
-        let entries: Vec<(i64, u64)> = (0..count as i64)
-            .map(|i| {
-                (
-                    i * 3 - 100_000,
-                    ((i as u64 % 7) << 40) | (64 + 8 * i as u64),
-                )
-            })
-            .collect();
-        let big = AlexMap::bulk_load(&entries).unwrap();
-        let small = AlexMap::bulk_load(&[(5, (1u64 << 40) | 64)]).unwrap();
-        let keyspaces = [(KeyspaceId(0), &big), (KeyspaceId(3), &small)];
-        write(&path, encode(9, &[(1, 10), (2, 20)], &keyspaces)).unwrap();
+        let entries = write_multi_chunk_snapshot(&path);
         let contents = |loaded: &LoadedSnapshot| -> Vec<(KeyspaceId, Vec<(i64, u64)>)> {
             loaded
                 .keyspaces
@@ -660,7 +656,7 @@ mod tests {
         let (one, ran_on) = load_beside(&path, usize::MAX, || std::thread::current().id());
         let one = one.unwrap();
         assert_eq!(ran_on, caller, "no helper: beside runs on the caller");
-        for parallel in [2, 1000, count] {
+        for parallel in [2, 1000, entries.len()] {
             let (two, ran_on) = load_beside(&path, parallel, || std::thread::current().id());
             let two = two.unwrap();
             assert_ne!(ran_on, caller, "beside runs on the helper");
@@ -672,7 +668,7 @@ mod tests {
         assert_eq!(contents(&one)[0].1, entries);
         let bytes = std::fs::read(&path).unwrap();
         let entries_start = 8 + 4 + 8 + 8 + 2 * 16 + 8 + 4 + 8;
-        let half = entries_start + (count / 2) * ENTRY_LEN;
+        let half = entries_start + (entries.len() / 2) * ENTRY_LEN;
         for at in [
             10,
             30,
