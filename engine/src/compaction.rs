@@ -27,11 +27,11 @@
 //! victims: every other segment's smallest sequence number is above the tombstone's,
 //! or the key has been written again since.
 
+use crate::checkpoint::PendingCheckpoint;
 use crate::codec::{self, KeyspaceId, PackedLocation, TAG_DELETE, TAG_PUT};
 use crate::layout;
 use crate::manifest::StandaloneSegment;
 use crate::storage::AlexStorage;
-use crate::storage::PendingCheckpoint;
 use crate::{Error, Result};
 use alexdb_wal::{Segment, SegmentId, SegmentWriter, Seq, Wal};
 use std::path::PathBuf;

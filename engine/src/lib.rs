@@ -12,6 +12,7 @@
 
 mod batch;
 mod bytes;
+mod checkpoint;
 pub mod codec;
 mod compaction;
 mod config;
@@ -31,6 +32,7 @@ mod warm;
 
 pub use alexdb_wal::{PublishedBatch, RecoveryMode, RecoveryReport, SyncMode, WalStats};
 pub use batch::WriteBatch;
+pub use checkpoint::{PendingCheckpoint, WrittenCheckpoint};
 pub use codec::KeyspaceId;
 pub use compaction::{
     CompactionChoice, CompactionGoal, CompactionPlan, CompactionReport, InstalledCompaction,
@@ -42,8 +44,5 @@ pub use keyspace::{Keyspace, MAX_KEYSPACE_NAME_LEN, MAX_KEYSPACES};
 pub use range::Range;
 pub use recovery::{IndexSource, OpenReport};
 pub use stats::{KeyspaceStats, StorageStats};
-pub use storage::{
-    AccessMode, AlexStorage, KeyspaceCreation, PendingCheckpoint, PendingKeyspace,
-    WrittenCheckpoint,
-};
+pub use storage::{AccessMode, AlexStorage, KeyspaceCreation, PendingKeyspace};
 pub use verify::{Damage, DamageKind, MAX_DAMAGE_LISTED, TornTail, VerifyReport};

@@ -1,0 +1,120 @@
+//! Durability of an `AlexStorage`: `sync`, checkpoints (encode the index snapshot under
+//! a shared borrow, write it and the MANIFEST with no lock, adopt the MANIFEST) and
+//! `close`. A snapshot never points at unsynced log bytes: the log is synced first.
+
+use crate::Result;
+use crate::codec::KeyspaceId;
+use crate::layout;
+use crate::manifest::Manifest;
+use crate::storage::{AccessMode, AlexStorage};
+use std::path::PathBuf;
+
+impl AlexStorage {
+    /// Make every acknowledged write durable now, whatever the sync mode.
+    pub fn sync(&mut self) -> Result<()> {
+        self.ensure_writable()?;
+        Ok(self.writer()?.sync()?)
+    }
+
+    /// Write an index snapshot covering everything written so far, so that the next open
+    /// replays only the log after it.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.writer()?.sync()?;
+        let pending = self.begin_checkpoint()?;
+        let written = pending.write()?;
+        self.finish_checkpoint(written);
+        Ok(())
+    }
+
+    /// Checkpoint phase 1 (`&self`: in the concurrent wrapper, under the shared lock):
+    /// encode the indexes and prepare the next MANIFEST. Only one checkpoint, compaction
+    /// or keyspace creation may be in progress at a time.
+    pub fn begin_checkpoint(&self) -> Result<PendingCheckpoint> {
+        self.begin_checkpoint_with(|_| {})
+    }
+
+    /// `begin_checkpoint` with a change to the MANIFEST committed along with it.
+    pub(crate) fn begin_checkpoint_with(
+        &self,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> Result<PendingCheckpoint> {
+        self.ensure_writable()?;
+        let covered_seq = self.applied_seq;
+        let indexes: Vec<(KeyspaceId, &alexdb_alex::AlexMap<u64>)> = self
+            .keyspaces
+            .iter()
+            .map(|state| (state.handle.id, &state.index))
+            .collect();
+        let body = crate::snapshot::encode(covered_seq, &self.segments.live_table(), &indexes);
+        let mut manifest = self.manifest.clone();
+        edit(&mut manifest);
+        let number = manifest.next_snapshot_number;
+        let previous = manifest.snapshot.map(|snapshot| snapshot.number);
+        manifest.snapshot = Some(crate::manifest::SnapshotRef {
+            number,
+            covered_seq,
+        });
+        manifest.next_snapshot_number = number + 1;
+        Ok(PendingCheckpoint {
+            dir: self.dir.clone(),
+            body,
+            manifest,
+            previous,
+        })
+    }
+
+    /// Checkpoint phase 3 (`&mut self`, no I/O): adopt the committed MANIFEST.
+    pub fn finish_checkpoint(&mut self, written: WrittenCheckpoint) {
+        self.manifest = written.manifest;
+        self.bytes_since_checkpoint = 0;
+        self.checkpoints += 1;
+    }
+
+    /// Sync and close, reporting any error that dropping would swallow.
+    pub fn close(self) -> Result<()> {
+        if self.mode == AccessMode::ReadWrite {
+            self.writer()?.sync()?;
+        }
+        Ok(())
+    }
+}
+
+/// A checkpoint whose snapshot is encoded but not yet written (see
+/// [`AlexStorage::begin_checkpoint`]).
+#[derive(Debug)]
+pub struct PendingCheckpoint {
+    dir: PathBuf,
+    body: Vec<u8>,
+    manifest: Manifest,
+    previous: Option<u64>,
+}
+
+/// A checkpoint whose snapshot and MANIFEST are durable, to be adopted with
+/// [`AlexStorage::finish_checkpoint`].
+#[derive(Debug)]
+pub struct WrittenCheckpoint {
+    manifest: Manifest,
+}
+
+impl PendingCheckpoint {
+    /// Checkpoint phase 2 (no lock needed): write the snapshot, commit the MANIFEST
+    /// naming it, remove the previous snapshot. The log must be durable up to the
+    /// covered sequence number before this is called.
+    pub fn write(self) -> Result<WrittenCheckpoint> {
+        let snapshot = self
+            .manifest
+            .snapshot
+            .expect("begin_checkpoint always names the new snapshot");
+        crate::snapshot::write(
+            &layout::snapshot_path(&self.dir, snapshot.number),
+            self.body,
+        )?;
+        self.manifest.store(&self.dir)?;
+        if let Some(previous) = self.previous {
+            layout::remove_if_exists(&layout::snapshot_path(&self.dir, previous))?;
+        }
+        Ok(WrittenCheckpoint {
+            manifest: self.manifest,
+        })
+    }
+}
