@@ -31,12 +31,23 @@ fn round_trips_and_rejects_every_truncation_and_flip() {
         assert!(load(&path).is_err(), "truncated at {len}");
     }
     for bit in 0..bytes.len() * 8 {
-        let mut damaged = bytes.clone();
-        damaged[bit / 8] ^= 1 << (bit % 8);
-        std::fs::write(&path, &damaged).unwrap();
-        assert!(read(&path).is_err(), "bit {bit} flipped");
-        assert!(load(&path).is_err(), "bit {bit} flipped");
+        assert_flip_refused(&path, &bytes, bit / 8, 1 << (bit % 8));
     }
+}
+
+/// Write `bytes` with `mask` xor-ed into byte `at`; both `read` and `load` must refuse it.
+fn assert_flip_refused(path: &Path, bytes: &[u8], at: usize, mask: u8) {
+    let mut damaged = bytes.to_vec();
+    damaged[at] ^= mask;
+    std::fs::write(path, &damaged).unwrap();
+    assert!(
+        read(path).is_err(),
+        "byte {at} ^ {mask:#x}: read accepted it"
+    );
+    assert!(
+        load(path).is_err(),
+        "byte {at} ^ {mask:#x}: load accepted it"
+    );
 }
 
 #[test]
@@ -122,11 +133,7 @@ fn large_keyspaces_round_trip_across_chunks() {
     assert_eq!(loaded.reach, expected);
     let bytes = std::fs::read(&path).unwrap();
     for at in [100, bytes.len() / 3, bytes.len() / 2 + 5, bytes.len() - 40] {
-        let mut damaged = bytes.clone();
-        damaged[at] ^= 0x40;
-        std::fs::write(&path, &damaged).unwrap();
-        assert!(load(&path).is_err(), "byte {at} flipped");
-        assert!(read(&path).is_err(), "byte {at} flipped");
+        assert_flip_refused(&path, &bytes, at, 0x40);
     }
 }
 
