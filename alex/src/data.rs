@@ -21,6 +21,20 @@
 use crate::bitmap::{bit, next_clear, next_set, prev_clear, prev_set};
 use crate::model::DataModel;
 
+/// Ask the CPU to start loading the cache line of `slice[index]` (nothing if `index` is
+/// out of bounds or off x86-64). A hint only: never faults, changes no value.
+#[inline(always)]
+pub(crate) fn prefetch<T>(slice: &[T], index: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if index < slice.len() {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let address = slice.as_ptr().wrapping_add(index) as *const i8;
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; a prefetch reads
+        // nothing into the program, cannot fault, and `address` is inside `slice` anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(address) };
+    }
+}
+
 /// "No node" in the leaf chain.
 pub(crate) const NIL: u32 = u32::MAX;
 
@@ -230,6 +244,10 @@ impl<V: Copy> DataNode<V> {
             };
         }
         let predicted = self.model.predict(key, cap);
+        // An update writes the payload, an insert the payloads and the bitmap near the
+        // prediction: start loading both lines while the search runs.
+        prefetch(&self.vals, predicted);
+        prefetch(&self.bitmap, predicted >> 6);
         if key == i64::MAX {
             return match self.last_occupied() {
                 Some(s) if self.keys[s] == key => Locate::Found(s),
