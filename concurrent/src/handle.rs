@@ -2,6 +2,7 @@
 //! maintenance that keeps I/O out of the exclusive lock. See the crate docs.
 
 use crate::bias::BiasedRwLock;
+use crate::maintainer::Maintainer;
 use crate::metrics::{Metrics, MetricsSnapshot, OpKind};
 use alexdb_engine::codec::{self, DEFAULT_KEYSPACE, KeyspaceId, TAG_DELETE, TAG_PUT};
 use alexdb_engine::{
@@ -20,6 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// store, its log and its metrics.
 #[derive(Clone, Debug)]
 pub struct ConcurrentAlexStorage {
+    /// The maintenance thread, with `Config::background_maintenance` (read-write stores
+    /// only). Declared before `shared` so that the last handle stops the thread (and
+    /// waits for its run) before it lets go of the store.
+    maintainer: Option<Arc<Maintainer>>,
     shared: Arc<Shared>,
 }
 
@@ -128,6 +133,7 @@ impl ConcurrentAlexStorage {
 
     /// Share an already open store.
     pub fn wrap(storage: AlexStorage) -> ConcurrentAlexStorage {
+        let background = storage.config().background_maintenance && storage.wal().is_some();
         let shared = Shared {
             wal: storage.wal().cloned(),
             mode: storage.access_mode(),
@@ -142,8 +148,41 @@ impl ConcurrentAlexStorage {
             delete_outcomes: Mutex::new(HashMap::new()),
             maintenance_error: Mutex::new(None),
         };
+        let shared = Arc::new(shared);
+        let maintainer = background.then(|| {
+            let store = Arc::downgrade(&shared);
+            let started = Maintainer::start(move || match store.upgrade() {
+                Some(shared) => {
+                    let handle = ConcurrentAlexStorage {
+                        maintainer: None,
+                        shared,
+                    };
+                    // No writer is there to see a panic: report it like an error and
+                    // keep serving requests (nothing is adopted unless a step finished).
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        handle.run_maintenance();
+                    }));
+                    if run.is_err() {
+                        *handle.shared.maintenance_error.lock() =
+                            Some("automatic maintenance panicked".into());
+                    }
+                    true
+                }
+                None => false,
+            });
+            match started {
+                Ok(maintainer) => Some(Arc::new(maintainer)),
+                Err(error) => {
+                    // Fall back to running maintenance on the writers, and say why.
+                    *shared.maintenance_error.lock() =
+                        Some(format!("could not start the maintenance thread: {error}"));
+                    None
+                }
+            }
+        });
         ConcurrentAlexStorage {
-            shared: Arc::new(shared),
+            maintainer: maintainer.flatten(),
+            shared,
         }
     }
 
@@ -368,12 +407,21 @@ impl ConcurrentAlexStorage {
         Ok(receipt)
     }
 
-    /// Automatic checkpoint (and compaction) once enough log was written, on the writer
-    /// that notices first; others go on.
+    /// Automatic checkpoint (and compaction) once enough log was written: handed to the
+    /// maintenance thread if there is one, else run by the writer that notices first
+    /// (others go on).
     fn maintain_if_due(&self) {
         if !self.shared.checkpoint_due.load(Ordering::Relaxed) {
             return;
         }
+        match &self.maintainer {
+            Some(maintainer) => maintainer.request(),
+            None => self.run_maintenance(),
+        }
+    }
+
+    /// One round of automatic maintenance, if still due and no other maintenance runs.
+    fn run_maintenance(&self) {
         let Some(_maintenance) = self.shared.maintenance.try_lock() else {
             return;
         };

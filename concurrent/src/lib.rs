@@ -19,9 +19,13 @@
 //! under the shared lock and writes with no lock; a compaction chooses under the shared
 //! lock one victim at a time, copies with no lock, and takes the exclusive lock only to
 //! repoint the indexes and, later, to adopt the committed MANIFEST (no I/O).
+//! Automatic checkpoints and compactions run on the writer that finds them due, or,
+//! with `Config::background_maintenance`, on a thread of the store's own
+//! (`maintainer.rs`), so that no write waits for one.
 
 mod bias;
 mod handle;
+mod maintainer;
 pub mod metrics;
 
 pub use handle::ConcurrentAlexStorage;

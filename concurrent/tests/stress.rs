@@ -98,8 +98,19 @@ fn reader_loop(store: &ConcurrentAlexStorage, keys: &[i64], seed: u64, stop: &At
 /// acknowledged is there, live and after reopen, and no deleted key came back.
 #[test]
 fn writers_readers_checkpoints_and_compactions() {
+    writers_readers_checkpoints_and_compactions_with(config());
+}
+
+/// The same with the automatic checkpoints and compactions on the store's maintenance
+/// thread, concurrent with the explicit ones.
+#[test]
+fn writers_readers_and_background_maintenance() {
+    writers_readers_checkpoints_and_compactions_with(config().with_background_maintenance(true));
+}
+
+fn writers_readers_checkpoints_and_compactions_with(config: Config) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = ConcurrentAlexStorage::open_with(dir.path(), config()).expect("open");
+    let store = ConcurrentAlexStorage::open_with(dir.path(), config).expect("open");
     let keys: Vec<i64> = (0..2048).map(key_of).collect();
     let limit = deadline();
     let stop_readers = AtomicBool::new(false);

@@ -25,6 +25,11 @@ pub struct Config {
     /// `compaction_dead_ratio`. Default on in the presets; tests that need a fixed
     /// segment layout turn it off.
     pub auto_compact: bool,
+    /// `ConcurrentAlexStorage` only: run the automatic checkpoints and compactions on a
+    /// thread of their own (`alexdb-maintenance`) instead of on the writer that finds
+    /// them due, so no write waits for one. Off in the presets (the writer that notices
+    /// does the work, as in an `AlexStorage`, which has no thread to hand it to).
+    pub background_maintenance: bool,
     /// `SyncMode::Normal`: longest time between syncs.
     pub normal_sync_interval: Duration,
     /// `SyncMode::Normal`: most commits between syncs.
@@ -46,6 +51,7 @@ impl Config {
             compaction_dead_ratio: 0.5,
             compaction_target_amplification: 1.1,
             auto_compact: true,
+            background_maintenance: false,
             normal_sync_interval: Duration::from_millis(100),
             normal_sync_commits: 1000,
             recovery_mode: RecoveryMode::Strict,
@@ -73,6 +79,12 @@ impl Config {
     /// Replace the sync mode.
     pub fn with_sync_mode(mut self, sync_mode: SyncMode) -> Config {
         self.sync_mode = sync_mode;
+        self
+    }
+
+    /// Turn [`Config::background_maintenance`] on or off.
+    pub fn with_background_maintenance(mut self, on: bool) -> Config {
+        self.background_maintenance = on;
         self
     }
 
@@ -148,6 +160,7 @@ impl std::fmt::Debug for Config {
                 &self.compaction_target_amplification,
             )
             .field("auto_compact", &self.auto_compact)
+            .field("background_maintenance", &self.background_maintenance)
             .field("normal_sync_interval", &self.normal_sync_interval)
             .field("normal_sync_commits", &self.normal_sync_commits)
             .field("recovery_mode", &self.recovery_mode)
