@@ -550,7 +550,30 @@ impl ConcurrentAlexStorage {
     /// Secondary stores: apply what the writer appended since the last call. After it
     /// returns, every write the writer acknowledged before the call is visible (I-8).
     pub fn catch_up(&self) -> Result<CatchUpReport> {
-        self.measured(OpKind::CatchUp, || self.shared.storage.write().catch_up())
+        self.measured(OpKind::CatchUp, || {
+            // One catch-up at a time. A reload (the writer compacted or was replaced)
+            // opens the fresh store under the shared lock, so readers go on meanwhile,
+            // and takes the exclusive lock only to swap it in; the old store is dropped
+            // after the lock is released.
+            let _one_at_a_time = self.shared.maintenance.lock();
+            let started = std::time::Instant::now();
+            let reloaded = {
+                let storage = self.shared.storage.read();
+                if storage.catch_up_needs_reload()? {
+                    Some(storage.open_reloaded(started)?)
+                } else {
+                    None
+                }
+            };
+            match reloaded {
+                Some((fresh, report)) => {
+                    let old = std::mem::replace(&mut *self.shared.storage.write(), fresh);
+                    drop(old);
+                    Ok(report)
+                }
+                None => self.shared.storage.write().catch_up(),
+            }
+        })
     }
 
     // ----- introspection ---------------------------------------------------------------

@@ -64,16 +64,9 @@ impl AlexStorage {
     /// Apply everything the writer appended since the last call (secondary stores only).
     pub fn catch_up(&mut self) -> Result<CatchUpReport> {
         let started = Instant::now();
-        if self.mode != AccessMode::Secondary {
-            return Err(Error::InvalidConfig(
-                "catch_up is only for stores opened with open_secondary".into(),
-            ));
-        }
+        self.check_secondary()?;
         let manifest = load_manifest(&self.dir)?;
-        if self.needs_reload
-            || manifest.standalone != self.manifest.standalone
-            || layout::writer_epoch(&self.dir) != self.writer_epoch
-        {
+        if self.reload_wanted(&manifest) {
             return self.reload(started);
         }
         for (id, name) in &manifest.keyspaces {
@@ -95,6 +88,26 @@ impl AlexStorage {
     }
 
     fn reload(&mut self, started: Instant) -> Result<CatchUpReport> {
+        let (fresh, report) = self.open_reloaded(started)?;
+        *self = fresh;
+        Ok(report)
+    }
+
+    /// Whether the next `catch_up` has to reload rather than follow the log tail (the
+    /// writer compacted, retired a segment this store needs, or a new writer took over),
+    /// checked without changing anything (secondary stores only). With
+    /// [`AlexStorage::open_reloaded`] it lets a caller that shares the store behind a
+    /// lock open the fresh store outside its exclusive section.
+    pub fn catch_up_needs_reload(&self) -> Result<bool> {
+        self.check_secondary()?;
+        Ok(self.reload_wanted(&load_manifest(&self.dir)?))
+    }
+
+    /// A fresh secondary of this store's directory and the report of the reloading
+    /// `catch_up` it stands for (`started` is when that catch-up began); `self` is left
+    /// as it was. Installing it (`*store = fresh`) completes the catch-up.
+    pub fn open_reloaded(&self, started: Instant) -> Result<(AlexStorage, CatchUpReport)> {
+        self.check_secondary()?;
         let fresh = open_following(&self.dir, self.mode)?;
         let records_applied = match &fresh.open_report.source {
             IndexSource::Snapshot {
@@ -104,13 +117,29 @@ impl AlexStorage {
                 records_scanned, ..
             } => *records_scanned,
         };
-        *self = fresh;
-        Ok(CatchUpReport {
+        let report = CatchUpReport {
             records_applied,
             reloaded: true,
-            applied_seq: self.applied_seq,
+            applied_seq: fresh.applied_seq,
             duration: started.elapsed(),
-        })
+        };
+        Ok((fresh, report))
+    }
+
+    fn check_secondary(&self) -> Result<()> {
+        if self.mode == AccessMode::Secondary {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig(
+                "catch_up is only for stores opened with open_secondary".into(),
+            ))
+        }
+    }
+
+    fn reload_wanted(&self, manifest: &Manifest) -> bool {
+        self.needs_reload
+            || manifest.standalone != self.manifest.standalone
+            || layout::writer_epoch(&self.dir) != self.writer_epoch
     }
 
     /// Poll the follower and apply the complete batches it returns, in log order.
