@@ -3,9 +3,9 @@
 //! a keyspace created after that MANIFEST read whose first records are already in the
 //! log when the follower polls makes the records name a keyspace the secondary does not
 //! know yet.
-//!
-//! Run the reproduction (it is ignored because it fails today):
-//! `cargo test -p alexdb-concurrent --release --test secondary_keyspaces -- --ignored --nocapture`
+//! That used to fail the catch-up (and lose the rest of its poll); these tests keep it
+//! fixed: the follower now re-reads the MANIFEST when a record names an unknown keyspace.
+//! Run alone: `cargo test -p alexdb-concurrent --release --test secondary_keyspaces -- --nocapture`
 
 use alexdb_concurrent::ConcurrentAlexStorage;
 use alexdb_engine::Config;
@@ -67,11 +67,10 @@ fn keyspaces_created_while_catching_up() -> (Vec<String>, Vec<String>) {
     (errors, missing)
 }
 
-/// Bug (engine/src/follow.rs, `catch_up`): the MANIFEST is read before the log is
-/// followed, so a record of a keyspace created in between fails with
-/// `Error::Corruption` ("names keyspace N which does not exist"); and because the
-/// follower has already consumed the polled records when applying stops, the records
-/// after it in that poll are never applied — later catch-ups do not see them (I-8).
+/// Regression (engine/src/follow.rs, `catch_up`): the MANIFEST is read before the log is
+/// followed, so a record of a keyspace created in between used to fail with
+/// `Error::Corruption` ("names keyspace N which does not exist"), and the records after
+/// it in that poll were never applied (I-8). Now the follower re-reads the MANIFEST.
 #[test]
 fn secondary_sees_keyspaces_created_while_it_catches_up() {
     let (errors, missing) = keyspaces_created_while_catching_up();
@@ -87,7 +86,7 @@ fn secondary_sees_keyspaces_created_while_it_catches_up() {
 }
 
 /// The same race at open: `open_readonly` reads the MANIFEST, then the log; a keyspace
-/// created in between fails the open with `Error::Corruption`.
+/// created in between used to fail the open with `Error::Corruption`.
 #[test]
 fn readonly_opens_while_keyspaces_are_created() {
     let dir = tempfile::tempdir().expect("temp dir");
