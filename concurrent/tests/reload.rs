@@ -63,7 +63,11 @@ fn readers_keep_reading_while_catch_up_reloads() {
     assert!(report.reloaded, "{report:?}");
     assert!(reads.load(Ordering::Relaxed) > 0);
     for key in 0..KEYS {
-        assert_eq!(secondary.get(key).expect("get"), Some(value(key, 2)), "key {key}");
+        assert_eq!(
+            secondary.get(key).expect("get"),
+            Some(value(key, 2)),
+            "key {key}"
+        );
     }
     // And it follows the log tail again from there.
     writer.insert(KEYS, &value(KEYS, 3)).expect("insert");
