@@ -96,18 +96,7 @@ fn checkpoints_run_on_the_maintenance_thread() {
     wait_for("two background checkpoints", || {
         store.stats().checkpoints >= 2
     });
-    assert_eq!(store.maintenance_error(), None);
-    let syncers = threads_of(&steps, FaultPoint::Sync);
-    assert!(!syncers.is_empty(), "checkpoints sync the log");
-    assert!(
-        syncers.iter().all(|name| name == "alexdb-maintenance"),
-        "a writer synced: {syncers:?}"
-    );
-    assert_all_there(&store, "live");
-    drop(store);
-    let reopened = ConcurrentAlexStorage::open_with(dir.path(), Config::benchmark())
-        .expect("reopen right after the last handle");
-    assert_all_there(&reopened, "after reopen");
+    only_the_maintenance_thread(store, dir.path(), &steps, FaultPoint::Sync);
 }
 
 /// Small segments, every key written twice: compactions run, and only the maintenance
@@ -123,15 +112,27 @@ fn compactions_run_on_the_maintenance_thread() {
     wait_for("a removed segment", || {
         !threads_of(&steps, FaultPoint::RemoveSegment).is_empty()
     });
+    only_the_maintenance_thread(store, dir.path(), &steps, FaultPoint::RemoveSegment);
+}
+
+/// No maintenance error; `point` was taken, and only by the maintenance thread; every
+/// key is there, live and after a reopen right after the last handle is dropped.
+fn only_the_maintenance_thread(
+    store: ConcurrentAlexStorage,
+    dir: &std::path::Path,
+    steps: &Steps,
+    point: FaultPoint,
+) {
     assert_eq!(store.maintenance_error(), None);
-    let removers = threads_of(&steps, FaultPoint::RemoveSegment);
+    let threads = threads_of(steps, point);
+    assert!(!threads.is_empty(), "no {point:?} at all");
     assert!(
-        removers.iter().all(|name| name == "alexdb-maintenance"),
-        "a writer removed a segment: {removers:?}"
+        threads.iter().all(|name| name == "alexdb-maintenance"),
+        "a writer took {point:?}: {threads:?}"
     );
     assert_all_there(&store, "live");
     drop(store);
-    let reopened = ConcurrentAlexStorage::open_with(dir.path(), Config::benchmark())
+    let reopened = ConcurrentAlexStorage::open_with(dir, Config::benchmark())
         .expect("reopen right after the last handle");
     assert_all_there(&reopened, "after reopen");
 }
