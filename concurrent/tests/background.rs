@@ -36,6 +36,19 @@ fn config(background: bool, segment_capacity: u64, steps: &Steps) -> Config {
     config
 }
 
+/// A fresh store in a temp dir with [`config`], and its recorded steps.
+fn open(
+    background: bool,
+    segment_capacity: u64,
+) -> (tempfile::TempDir, Steps, ConcurrentAlexStorage) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let steps = Steps::default();
+    let store =
+        ConcurrentAlexStorage::open_with(dir.path(), config(background, segment_capacity, &steps))
+            .expect("open");
+    (dir, steps, store)
+}
+
 /// The threads that took `point`.
 fn threads_of(steps: &Steps, point: FaultPoint) -> Vec<String> {
     steps
@@ -87,10 +100,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 /// maintenance thread.
 #[test]
 fn checkpoints_run_on_the_maintenance_thread() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let steps = Steps::default();
-    let store =
-        ConcurrentAlexStorage::open_with(dir.path(), config(true, 64 << 20, &steps)).expect("open");
+    let (dir, steps, store) = open(true, 64 << 20);
     steps.lock().clear();
     write_rounds(&store);
     wait_for("two background checkpoints", || {
@@ -103,10 +113,7 @@ fn checkpoints_run_on_the_maintenance_thread() {
 /// thread removes segments.
 #[test]
 fn compactions_run_on_the_maintenance_thread() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let steps = Steps::default();
-    let store = ConcurrentAlexStorage::open_with(dir.path(), config(true, 256 << 10, &steps))
-        .expect("open");
+    let (dir, steps, store) = open(true, 256 << 10);
     write_rounds(&store);
     wait_for("a background compaction", || store.stats().compactions >= 1);
     wait_for("a removed segment", || {
@@ -140,10 +147,7 @@ fn only_the_maintenance_thread(
 /// The control: without the option, the writer that finds the checkpoint due syncs.
 #[test]
 fn without_the_option_the_writer_does_the_work() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let steps = Steps::default();
-    let store = ConcurrentAlexStorage::open_with(dir.path(), config(false, 64 << 20, &steps))
-        .expect("open");
+    let (_dir, steps, store) = open(false, 64 << 20);
     steps.lock().clear();
     std::thread::Builder::new()
         .name("the-writer".into())
