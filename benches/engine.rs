@@ -10,7 +10,9 @@
 //!
 //! Workloads, at `min(1M, N)` keys and at N keys:
 //! - `get` of random existing keys and of missing keys (uniform `i64`s not in the set),
-//!   reading the first byte and the length of each value from both maps;
+//!   reading the first byte and the length of each value from both maps; the same
+//!   lookups through `multi_get` in calls of 1,000 keys (an information row: the
+//!   `get` targets are judged on single `get` calls);
 //! - single `insert` calls into a fresh store, and `BTreeMap::insert` of a `Vec<u8>`;
 //! - `insert_batch` of all N keys in one call and in batches of 100,000 (N only);
 //! - reopen after `checkpoint` + `close` from the snapshot, against a full-scan rebuild
@@ -175,6 +177,25 @@ fn engine_lookups(store: &AlexStorage, queries: &[i64]) -> u64 {
     let mut sum = 0u64;
     for &key in queries {
         if let Some(value) = store.get(key).expect("get") {
+            sum += value[0] as u64 + value.len() as u64;
+        }
+    }
+    sum
+}
+
+/// Keys per `multi_get` call in the summary's batched-lookup row.
+const MULTI_GET_BATCH: usize = 1_000;
+
+/// The same lookups as [`engine_lookups`], `MULTI_GET_BATCH` keys per `multi_get` call.
+fn engine_multi_lookups(store: &AlexStorage, queries: &[i64]) -> u64 {
+    let mut sum = 0u64;
+    for batch in queries.chunks(MULTI_GET_BATCH) {
+        for value in store
+            .multi_get(batch)
+            .expect("multi_get")
+            .into_iter()
+            .flatten()
+        {
             sum += value[0] as u64 + value.len() as u64;
         }
     }
@@ -543,10 +564,14 @@ fn summary_gets(
     for (name, queries) in [("hit", &data.hits), ("miss", &data.misses)] {
         let mut best_engine = Duration::MAX;
         let mut best_btree = Duration::MAX;
+        let mut best_multi = Duration::MAX;
         for _pass in 0..GET_PASSES {
             let (sum, elapsed) = timed(|| engine_lookups(store, queries));
             black_box(sum);
             best_engine = best_engine.min(elapsed);
+            let (multi_sum, elapsed) = timed(|| engine_multi_lookups(store, queries));
+            assert_eq!(multi_sum, sum, "multi_get answers as get does");
+            best_multi = best_multi.min(elapsed);
             let (sum, elapsed) = timed(|| btree_lookups(map, queries));
             black_box(sum);
             best_btree = best_btree.min(elapsed);
@@ -562,6 +587,16 @@ fn summary_gets(
             ),
             ">= 1.50x",
             ratio >= 1.5,
+        );
+        summary.info(
+            format!(
+                "get {size} {name}: multi_get of {MULTI_GET_BATCH} keys (ratio to BTreeMap get)"
+            ),
+            format!(
+                "{} ({:.2}x)",
+                mops(rate(queries.len(), best_multi)),
+                best_btree.as_secs_f64() / best_multi.as_secs_f64()
+            ),
         );
         if name == "hit" && size == "1M" {
             summary.check(

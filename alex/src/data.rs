@@ -233,6 +233,18 @@ impl<V: Copy> DataNode<V> {
         }
     }
 
+    /// Start loading the key and payload lines at `key`'s predicted slot (a hint for
+    /// batched lookups; changes nothing).
+    #[inline(always)]
+    pub fn prefetch_slot(&self, key: i64) {
+        let cap = self.keys.len();
+        if cap > 0 {
+            let predicted = self.model.predict(key, cap);
+            prefetch(&self.keys, predicted);
+            prefetch(&self.vals, predicted);
+        }
+    }
+
     /// Finds `key` or where it would go.
     pub fn locate(&self, key: i64) -> Locate {
         let cap = self.keys.len();

@@ -97,6 +97,8 @@ enum Op {
     Insert(KeySpec, u64),
     Remove(KeySpec),
     Get(KeySpec),
+    /// `get_many` over these keys (present, missing and repeated ones alike).
+    GetMany(Vec<KeySpec>),
     /// `get_mut`, then (if present) adds `u64` to the value through the reference.
     GetMut(KeySpec, u64),
     ContainsKey(KeySpec),
@@ -130,6 +132,7 @@ fn op() -> impl Strategy<Value = Op> {
         20 => (key_spec(), any::<u64>()).prop_map(|(k, v)| Op::Insert(k, v)),
         8 => key_spec().prop_map(Op::Remove),
         6 => key_spec().prop_map(Op::Get),
+        2 => vec(key_spec(), 0..40).prop_map(Op::GetMany),
         3 => (key_spec(), any::<u64>()).prop_map(|(k, d)| Op::GetMut(k, d)),
         3 => key_spec().prop_map(Op::ContainsKey),
         2 => (key_spec(), 1usize..200, prop_oneof![Just(1i64), 1i64..1000, 1i64..(1 << 40)],
@@ -322,6 +325,17 @@ fn apply(
         Op::Get(k) => {
             let key = k.resolve(centres);
             prop_assert_eq!(alex.get(key), model.get(&key), "get {}", key);
+        }
+        Op::GetMany(specs) => {
+            let keys: Vec<i64> = specs.iter().map(|k| k.resolve(centres)).collect();
+            let mut answers = Vec::new();
+            alex.get_many(&keys, |i, value| answers.push((i, value.copied())));
+            let expected: Vec<(usize, Option<u64>)> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, key)| (i, model.get(key).copied()))
+                .collect();
+            prop_assert_eq!(answers, expected, "get_many {:?}", keys);
         }
         Op::GetMut(k, delta) => {
             let key = k.resolve(centres);

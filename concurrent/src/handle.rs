@@ -17,6 +17,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Keys a `multi_get` looks up per hold of the shared lock (tens of microseconds).
+pub const MULTI_GET_LOCK_KEYS: usize = 256;
+
 /// A thread-safe handle to a store. Cloning is cheap (an `Arc`); all clones share the
 /// store, its log and its metrics.
 #[derive(Clone, Debug)]
@@ -207,6 +210,43 @@ impl ConcurrentAlexStorage {
     pub fn get_with<R>(&self, key: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         self.measured(OpKind::Get, || {
             Ok(self.shared.storage.read().get(key)?.map(f))
+        })
+    }
+
+    /// The values of `keys` (default keyspace), copied, in the order asked: like a `get`
+    /// per key, with the lookups and record reads of several keys overlapped (see
+    /// [`AlexStorage::multi_get`]). The shared lock is taken per [`MULTI_GET_LOCK_KEYS`]
+    /// keys, so a long call does not hold writers back; each answer is the key's value at
+    /// some moment during the call, as with one `get` after another.
+    pub fn multi_get(&self, keys: &[i64]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        self.multi_get_with(keys, |_, value| values.push(value.map(<[u8]>::to_vec)))?;
+        Ok(values)
+    }
+
+    /// [`ConcurrentAlexStorage::multi_get`] without copying: `f` gets each key's position
+    /// in `keys` and its value, in order, under the shared lock (keep it short).
+    pub fn multi_get_with(&self, keys: &[i64], f: impl FnMut(usize, Option<&[u8]>)) -> Result<()> {
+        let keyspace = self.default_keyspace();
+        self.multi_get_with_in(&keyspace, keys, f)
+    }
+
+    /// [`ConcurrentAlexStorage::multi_get_with`] in `keyspace`.
+    pub fn multi_get_with_in(
+        &self,
+        keyspace: &Keyspace,
+        keys: &[i64],
+        mut f: impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<()> {
+        self.measured(OpKind::MultiGet, || {
+            for (chunk_index, chunk) in keys.chunks(MULTI_GET_LOCK_KEYS).enumerate() {
+                let storage = self.shared.storage.read();
+                let values = storage.multi_get_in(keyspace, chunk)?;
+                for (i, value) in values.into_iter().enumerate() {
+                    f(chunk_index * MULTI_GET_LOCK_KEYS + i, value);
+                }
+            }
+            Ok(())
         })
     }
 

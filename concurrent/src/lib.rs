@@ -28,5 +28,5 @@ mod handle;
 mod maintainer;
 pub mod metrics;
 
-pub use handle::ConcurrentAlexStorage;
+pub use handle::{ConcurrentAlexStorage, MULTI_GET_LOCK_KEYS};
 pub use metrics::{LatencySummary, MetricsSnapshot, OpKind, OpSnapshot};

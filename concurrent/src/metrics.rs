@@ -24,6 +24,8 @@ pub const GET_SAMPLE_EVERY: u32 = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OpKind {
     Get,
+    /// One `multi_get` call (whatever its number of keys).
+    MultiGet,
     Insert,
     Delete,
     Batch,
@@ -35,8 +37,9 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 7] = [
+    pub const ALL: [OpKind; 8] = [
         OpKind::Get,
+        OpKind::MultiGet,
         OpKind::Insert,
         OpKind::Delete,
         OpKind::Batch,
@@ -48,6 +51,7 @@ impl OpKind {
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Get => "get",
+            OpKind::MultiGet => "multi_get",
             OpKind::Insert => "insert",
             OpKind::Delete => "delete",
             OpKind::Batch => "batch",

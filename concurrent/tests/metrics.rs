@@ -150,6 +150,43 @@ fn counts_per_kind_are_exact_across_threads() {
     assert!(metrics.uptime.as_nanos() > 0);
 }
 
+/// `multi_get` answers like a `get` per key (across several lock holds, with missing and
+/// repeated keys, in a named keyspace too) and counts one `multi_get` per call.
+#[test]
+fn multi_get_answers_like_get_and_counts_one_call() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = ConcurrentAlexStorage::open_with(dir.path(), Config::benchmark()).expect("open");
+    let nodes = store.keyspace("nodes").expect("keyspace");
+    for key in (0..2_000i64).map(|k| k * 3) {
+        store.insert(key, &key.to_le_bytes()).expect("insert");
+        store
+            .insert_in(&nodes, key, &(-key).to_le_bytes())
+            .expect("insert");
+    }
+    // Every third key exists; 1,000 keys cross several lock holds; some repeat.
+    let keys: Vec<i64> = (0..1_000i64).map(|i| (i * 7) % 1_500).collect();
+    let expected: Vec<Option<Vec<u8>>> = keys.iter().map(|&k| store.get(k).unwrap()).collect();
+    assert!(expected.iter().any(Option::is_none) && expected.iter().any(Option::is_some));
+    assert_eq!(store.multi_get(&keys).expect("multi_get"), expected);
+    let mut in_nodes = Vec::new();
+    store
+        .multi_get_with_in(&nodes, &keys, |i, value| {
+            in_nodes.push((i, value.map(<[u8]>::to_vec)))
+        })
+        .expect("multi_get_with_in");
+    let expected_nodes: Vec<(usize, Option<Vec<u8>>)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (i, store.get_in(&nodes, k).unwrap()))
+        .collect();
+    assert_eq!(in_nodes, expected_nodes);
+    assert_eq!(
+        store.multi_get(&[]).expect("empty"),
+        Vec::<Option<Vec<u8>>>::new()
+    );
+    assert_eq!(store.metrics().op(OpKind::MultiGet).count, 3);
+}
+
 #[test]
 fn readonly_and_secondary_count_their_errors_and_catch_ups() {
     let dir = tempfile::tempdir().expect("temp dir");

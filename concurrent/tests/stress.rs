@@ -60,7 +60,7 @@ fn verify_against(model: &Model, read: impl Fn(i64) -> Option<Vec<u8>>, when: &s
     }
 }
 
-/// Readers: random keys (and now and then a short range); every value intact and of its
+/// Readers: random keys (and now and then a short range or a `multi_get` of 300 keys); every value intact and of its
 /// key, and per key the version never goes backwards for this reader.
 fn reader_loop(store: &ConcurrentAlexStorage, keys: &[i64], seed: u64, stop: &AtomicBool) -> u64 {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -85,6 +85,18 @@ fn reader_loop(store: &ConcurrentAlexStorage, keys: &[i64], seed: u64, stop: &At
             for (key, value) in entries {
                 observe(key, &value, &mut seen);
             }
+        } else if rng.gen_ratio(1, 10) {
+            // A batched lookup spanning several lock holds: each value of its own key.
+            let batch: Vec<i64> = (0..300)
+                .map(|_| keys[rng.gen_range(0..keys.len())])
+                .collect();
+            store
+                .multi_get_with(&batch, |i, value| {
+                    if let Some(bytes) = value {
+                        observe(batch[i], bytes, &mut seen);
+                    }
+                })
+                .expect("multi_get");
         } else if let Some(bytes) = store.get(key).expect("get") {
             observe(key, &bytes, &mut seen);
         }

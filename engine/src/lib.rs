@@ -44,5 +44,5 @@ pub use keyspace::{Keyspace, MAX_KEYSPACE_NAME_LEN, MAX_KEYSPACES};
 pub use range::Range;
 pub use recovery::{IndexSource, OpenReport};
 pub use stats::{KeyspaceStats, StorageStats};
-pub use storage::{AccessMode, AlexStorage, KeyspaceCreation, PendingKeyspace};
+pub use storage::{AccessMode, AlexStorage, KeyspaceCreation, MULTI_GET_WINDOW, PendingKeyspace};
 pub use verify::{Damage, DamageKind, MAX_DAMAGE_LISTED, TornTail, VerifyReport};

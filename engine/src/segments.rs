@@ -130,6 +130,15 @@ impl SegmentTable {
         }
     }
 
+    /// Start loading the record at `location` (a hint: nothing happens for a location
+    /// outside the store).
+    #[inline]
+    pub fn prefetch(&self, location: PackedLocation) {
+        if let Some(slot) = self.get(location.segment_id().0) {
+            slot.segment.prefetch_record(location.offset());
+        }
+    }
+
     /// The value of `key` stored at `location`, checked against the record's head.
     #[inline]
     pub fn value(&self, keyspace: KeyspaceId, key: i64, location: PackedLocation) -> Result<&[u8]> {

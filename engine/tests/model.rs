@@ -24,6 +24,10 @@ enum Op {
         keyspace: usize,
         key: i64,
     },
+    MultiGet {
+        keyspace: usize,
+        keys: Vec<i64>,
+    },
     Range {
         keyspace: usize,
         low: i64,
@@ -54,6 +58,7 @@ fn op() -> impl Strategy<Value = Op> {
         20 => (keyspace.clone(), key(), 0usize..300).prop_map(|(keyspace, key, len)| Op::Insert { keyspace, key, len }),
         8 => (keyspace.clone(), key()).prop_map(|(keyspace, key)| Op::Delete { keyspace, key }),
         8 => (keyspace.clone(), key()).prop_map(|(keyspace, key)| Op::Get { keyspace, key }),
+        3 => (keyspace.clone(), proptest::collection::vec(key(), 0..40)).prop_map(|(keyspace, keys)| Op::MultiGet { keyspace, keys }),
         3 => (keyspace.clone(), key(), key(), any::<bool>()).prop_map(|(keyspace, a, b, reverse)| Op::Range { keyspace, low: a.min(b), high: a.max(b), reverse }),
         4 => proptest::collection::vec((keyspace, key(), proptest::option::of(0usize..200)), 0..20).prop_map(Op::Batch),
         1 => Just(Op::Checkpoint),
@@ -121,6 +126,20 @@ fn run(ops: Vec<Op>) {
                 let handle = storage.keyspace(KEYSPACES[keyspace]).unwrap();
                 let found = storage.get_in(&handle, key).unwrap().map(<[u8]>::to_vec);
                 assert_eq!(found.as_ref(), model[keyspace].get(&key));
+            }
+            Op::MultiGet { keyspace, keys } => {
+                let handle = storage.keyspace(KEYSPACES[keyspace]).unwrap();
+                let found: Vec<Option<Vec<u8>>> = storage
+                    .multi_get_in(&handle, &keys)
+                    .unwrap()
+                    .into_iter()
+                    .map(|value| value.map(<[u8]>::to_vec))
+                    .collect();
+                let expected: Vec<Option<Vec<u8>>> = keys
+                    .iter()
+                    .map(|key| model[keyspace].get(key).cloned())
+                    .collect();
+                assert_eq!(found, expected, "multi_get {keys:?}");
             }
             Op::Range {
                 keyspace,
