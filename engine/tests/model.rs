@@ -32,7 +32,9 @@ enum Op {
         keyspace: usize,
         low: i64,
         high: i64,
-        reverse: bool,
+        /// Step `i` takes from the back if `directions[i]`, else from the front; the
+        /// rest is drained from the front.
+        directions: Vec<bool>,
     },
     Batch(Vec<(usize, i64, Option<usize>)>),
     Checkpoint,
@@ -59,7 +61,11 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (keyspace.clone(), key()).prop_map(|(keyspace, key)| Op::Delete { keyspace, key }),
         8 => (keyspace.clone(), key()).prop_map(|(keyspace, key)| Op::Get { keyspace, key }),
         3 => (keyspace.clone(), proptest::collection::vec(key(), 0..40)).prop_map(|(keyspace, keys)| Op::MultiGet { keyspace, keys }),
-        3 => (keyspace.clone(), key(), key(), any::<bool>()).prop_map(|(keyspace, a, b, reverse)| Op::Range { keyspace, low: a.min(b), high: a.max(b), reverse }),
+        3 => (keyspace.clone(), key(), key(), prop_oneof![
+                Just(Vec::new()),
+                Just(vec![true; 100]),
+                proptest::collection::vec(any::<bool>(), 0..40),
+            ]).prop_map(|(keyspace, a, b, directions)| Op::Range { keyspace, low: a.min(b), high: a.max(b), directions }),
         4 => proptest::collection::vec((keyspace, key(), proptest::option::of(0usize..200)), 0..20).prop_map(Op::Batch),
         1 => Just(Op::Checkpoint),
         1 => Just(Op::Compact),
@@ -145,28 +151,28 @@ fn run(ops: Vec<Op>) {
                 keyspace,
                 low,
                 high,
-                reverse,
+                directions,
             } => {
                 let handle = storage.keyspace(KEYSPACES[keyspace]).unwrap();
-                let range = storage.range_in(&handle, low..=high).unwrap();
-                let found: Vec<(i64, Vec<u8>)> = if reverse {
-                    range
-                        .rev()
-                        .map(|r| r.map(|(k, v)| (k, v.to_vec())).unwrap())
-                        .collect()
-                } else {
-                    range
-                        .map(|r| r.map(|(k, v)| (k, v.to_vec())).unwrap())
-                        .collect()
-                };
-                let mut expected: Vec<(i64, Vec<u8>)> = model[keyspace]
+                let mut range = storage.range_in(&handle, low..=high).unwrap();
+                let mut expected: std::collections::VecDeque<(i64, Vec<u8>)> = model[keyspace]
                     .range(low..=high)
                     .map(|(k, v)| (*k, v.clone()))
                     .collect();
-                if reverse {
-                    expected.reverse();
+                let owned = |item: Option<alexdb_engine::Result<(i64, &[u8])>>| {
+                    item.map(|r| r.map(|(k, v)| (k, v.to_vec())).unwrap())
+                };
+                for back in directions {
+                    if back {
+                        assert_eq!(owned(range.next_back()), expected.pop_back());
+                    } else {
+                        assert_eq!(owned(range.next()), expected.pop_front());
+                    }
                 }
-                assert_eq!(found, expected);
+                let rest: Vec<(i64, Vec<u8>)> = range
+                    .map(|r| r.map(|(k, v)| (k, v.to_vec())).unwrap())
+                    .collect();
+                assert_eq!(rest, Vec::from(expected));
             }
             Op::Batch(items) => {
                 let mut batch = WriteBatch::new();
@@ -265,4 +271,55 @@ fn many_overwrites_and_deletes_then_compaction_and_reopen() {
         }
     }
     run(ops);
+}
+
+/// Long ranges taken from both ends in several patterns: the look-ahead buffers of the
+/// two ends fill up, meet in the middle and hand each other their entries, and every key
+/// comes out once, in order, with its own value.
+#[test]
+fn long_ranges_from_both_ends_meet_exactly_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut storage = open(dir.path());
+    // Written in an order unrelated to key order, so records are scattered in the log.
+    let keys: Vec<i64> = (0..1_000i64).map(|i| (i * 7_919) % 1_000 * 3).collect();
+    for &key in &keys {
+        storage.insert(key, &value(key, 1, 20)).expect("insert");
+    }
+    let expected: Vec<i64> = (0..1_000i64).map(|k| k * 3).collect();
+    for pattern in [
+        vec![false],
+        vec![true],
+        vec![false, true],
+        vec![true, true, false],
+        vec![false, false, false, false, false, false, false, false, false, true],
+    ] {
+        for (low, high) in [(0, 2_997), (10, 200), (1_000, 1_030), (3, 3)] {
+            let mut range = storage.range(low..=high);
+            let mut want: std::collections::VecDeque<i64> = expected
+                .iter()
+                .copied()
+                .filter(|k| (low..=high).contains(k))
+                .collect();
+            for step in 0.. {
+                let item = if pattern[step % pattern.len()] {
+                    (range.next_back(), want.pop_back())
+                } else {
+                    (range.next(), want.pop_front())
+                };
+                match item {
+                    (None, None) => break,
+                    (Some(found), Some(key)) => {
+                        let (found_key, found_value) = found.expect("record");
+                        assert_eq!(found_key, key, "pattern {pattern:?} in {low}..={high}");
+                        assert_eq!(found_value, &value(key, 1, 20)[..]);
+                    }
+                    (found, key) => panic!(
+                        "pattern {pattern:?} in {low}..={high}: got {:?}, wanted {key:?}",
+                        found.map(|f| f.map(|(k, _)| k))
+                    ),
+                }
+            }
+            assert!(range.next().is_none() && range.next_back().is_none());
+        }
+    }
 }
