@@ -20,7 +20,8 @@
 //!   this bench's own timings: every write, and one read in 8), then the targets —
 //!   read-only 2T/1T ≥ 1.8 and 8T/2T ≥ 0.9, 80/20 2T/1T ≥ 1.3 and `Full` commits 8T/1T
 //!   ≥ 4 (each the best of 3 interleaved runs per thread count; a `Full` run lasts at
-//!   least 1 s), reader p99 ≤ 20 µs while one writer commits under
+//!   least 1 s, rounds alternate the thread-count order, and each round's own 8T/1T is
+//!   printed too), reader p99 ≤ 20 µs while one writer commits under
 //!   `Full`, and the metrics' cost on a single-threaded `get` — each with met/missed;
 //! - criterion (`iter_custom`: each sample splits its iterations over the threads and
 //!   times the wall clock), warm-up 1 s, measurement 2 s, 10 samples.
@@ -635,9 +636,18 @@ fn full_mode_targets(duration: Duration) -> Vec<Target> {
     );
     // Like the other ratio targets: best of `ratio_rounds()` interleaved runs per thread
     // count (one 1-second sample of a disk-bound rate is at the mercy of one stall).
+    // The virtual disk's speed drifts within a round (it slowed 13x over five rounds on
+    // 2026-11-22), so odd rounds run 1 → 8 threads and even rounds 8 → 1, and each
+    // round's own 8T/1T ratio — two samples seconds apart — is printed beside the target.
     let mut commits = vec![0.0f64; THREAD_COUNTS.len()];
+    let mut round_ratios = Vec::new();
     for round in 1..=ratio_rounds() {
-        for (i, threads) in THREAD_COUNTS.into_iter().enumerate() {
+        let mut this_round = vec![0.0f64; THREAD_COUNTS.len()];
+        let mut order: Vec<(usize, usize)> = THREAD_COUNTS.into_iter().enumerate().collect();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for (i, threads) in order {
             let before = store.stats().wal;
             let r = run_timed(&store, &keys, &vec![100; threads], full_duration);
             let after = store.stats().wal;
@@ -650,7 +660,9 @@ fn full_mode_targets(duration: Duration) -> Vec<Target> {
                 batches as f64 / groups.max(1) as f64
             );
             commits[i] = commits[i].max(r.writes_per_sec);
+            this_round[i] = r.writes_per_sec;
         }
+        round_ratios.push(this_round[THREAD_COUNTS.len() - 1] / this_round[0].max(1e-9));
     }
     let best: Vec<String> = THREAD_COUNTS
         .iter()
@@ -658,6 +670,17 @@ fn full_mode_targets(duration: Duration) -> Vec<Target> {
         .map(|(threads, rate)| format!("{threads}T {rate:.0}/s"))
         .collect();
     println!("Full commits, best per thread count: {}", best.join(", "));
+    let mut sorted = round_ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "Full commits 8T/1T within each round: {} (median {:.2}; information only, the target below takes the best rate per thread count)",
+        round_ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sorted[sorted.len() / 2]
+    );
     // One writer committing under Full, one reader timing every get.
     let stop = AtomicBool::new(false);
     let (reader, writes) = std::thread::scope(|scope| {

@@ -291,7 +291,9 @@ fn long_ranges_from_both_ends_meet_exactly_once() {
         vec![true],
         vec![false, true],
         vec![true, true, false],
-        vec![false, false, false, false, false, false, false, false, false, true],
+        vec![
+            false, false, false, false, false, false, false, false, false, true,
+        ],
     ] {
         for (low, high) in [(0, 2_997), (10, 200), (1_000, 1_030), (3, 3)] {
             let mut range = storage.range(low..=high);
