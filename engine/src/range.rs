@@ -100,54 +100,62 @@ impl<'a> Range<'a> {
     }
 }
 
+impl<'a> Range<'a> {
+    /// The next item from the front, or from the back if `from_back`.
+    fn step(&mut self, from_back: bool) -> Option<Result<(i64, &'a [u8])>> {
+        let Range {
+            inner,
+            segments,
+            front,
+            front_taken,
+            back,
+            back_taken,
+            ..
+        } = self;
+        let (mine, taken, other) = if from_back {
+            (back, back_taken, front)
+        } else {
+            (front, front_taken, back)
+        };
+        let mut pull = || {
+            let entry = if from_back {
+                inner.next_back()
+            } else {
+                inner.next()
+            };
+            entry.map(|(key, location)| (key, *location))
+        };
+        let entry = if *taken == 0 {
+            // A range often stops after one item (a seek): no look-ahead for it.
+            pull().or_else(|| pop_newest(other))
+        } else {
+            let wanted = Range::wanted(*taken);
+            let mine = mine.get_or_insert_with(Box::default);
+            while mine.len < wanted {
+                let Some(entry) = pull() else {
+                    break;
+                };
+                segments.prefetch(PackedLocation(entry.1));
+                mine.push(entry);
+            }
+            mine.pop_oldest().or_else(|| pop_newest(other))
+        }?;
+        *taken += 1;
+        Some(self.resolve(entry))
+    }
+}
+
 impl<'a> Iterator for Range<'a> {
     type Item = Result<(i64, &'a [u8])>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let entry = if self.front_taken == 0 {
-            // A range often stops after one item (a seek): no look-ahead for it.
-            match self.inner.next() {
-                Some((key, location)) => Some((key, *location)),
-                None => pop_newest(&mut self.back),
-            }
-        } else {
-            let wanted = Range::wanted(self.front_taken);
-            let front = self.front.get_or_insert_with(Box::default);
-            while front.len < wanted {
-                let Some((key, location)) = self.inner.next() else {
-                    break;
-                };
-                self.segments.prefetch(PackedLocation(*location));
-                front.push((key, *location));
-            }
-            front.pop_oldest().or_else(|| pop_newest(&mut self.back))
-        }?;
-        self.front_taken += 1;
-        Some(self.resolve(entry))
+        self.step(false)
     }
 }
 
 impl DoubleEndedIterator for Range<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        let entry = if self.back_taken == 0 {
-            match self.inner.next_back() {
-                Some((key, location)) => Some((key, *location)),
-                None => pop_newest(&mut self.front),
-            }
-        } else {
-            let wanted = Range::wanted(self.back_taken);
-            let back = self.back.get_or_insert_with(Box::default);
-            while back.len < wanted {
-                let Some((key, location)) = self.inner.next_back() else {
-                    break;
-                };
-                self.segments.prefetch(PackedLocation(*location));
-                back.push((key, *location));
-            }
-            back.pop_oldest().or_else(|| pop_newest(&mut self.front))
-        }?;
-        self.back_taken += 1;
-        Some(self.resolve(entry))
+        self.step(true)
     }
 }
 
