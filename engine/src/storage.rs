@@ -429,6 +429,16 @@ impl AlexStorage {
         /// land in the same or neighbouring leaves (cache-warm) instead of one random
         /// leaf each. A stable sort keeps the log order of entries of the same key.
         const SORT_FROM: usize = 256;
+        if let [location] = receipt.locations.as_slice() {
+            // A single put or delete (the common write): no list to build.
+            let mut ops = ops;
+            let (keyspace, key, tag, value_len) = ops.next().expect("one op per committed entry");
+            let stored_len = SegmentWriter::stored_len((HEAD_LEN + value_len) as u64);
+            let packed = self.pack(*location)?;
+            self.apply_record(keyspace, key, tag, receipt.first_seq.0, packed, stored_len)?;
+            self.bytes_since_checkpoint += stored_len;
+            return Ok(());
+        }
         let mut appended = 0;
         let mut records = Vec::with_capacity(receipt.locations.len());
         let entries = ops.zip(&receipt.locations).enumerate();
