@@ -225,7 +225,9 @@ impl ConcurrentAlexStorage {
     }
 
     /// [`ConcurrentAlexStorage::multi_get`] without copying: `f` gets each key's position
-    /// in `keys` and its value, in order, under the shared lock (keep it short).
+    /// in `keys` and its value, in order, under the shared lock (keep it short). If the
+    /// call fails (a damaged record, an unknown keyspace), `f` has seen the keys of the
+    /// lock holds before the failing one.
     pub fn multi_get_with(&self, keys: &[i64], f: impl FnMut(usize, Option<&[u8]>)) -> Result<()> {
         let keyspace = self.default_keyspace();
         self.multi_get_with_in(&keyspace, keys, f)

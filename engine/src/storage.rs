@@ -235,7 +235,8 @@ impl AlexStorage {
     /// [`AlexStorage::get`] for each key, but the index lookups and record reads of
     /// [`MULTI_GET_WINDOW`] keys at a time overlap their cache misses (see
     /// [`alexdb_alex::AlexMap::get_many`]), so many scattered keys come back faster than
-    /// one `get` after another. Duplicates and missing keys are allowed.
+    /// one `get` after another. Duplicates and missing keys are allowed. A damaged record
+    /// fails the whole call with the `Corruption` error `get` would give for its key.
     pub fn multi_get(&self, keys: &[i64]) -> Result<Vec<Option<&[u8]>>> {
         let state = self.keyspaces.default_keyspace();
         self.multi_get_from(DEFAULT_KEYSPACE, state, keys)

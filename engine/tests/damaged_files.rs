@@ -244,3 +244,62 @@ fn foreign_files_are_ignored_or_named() {
         other => panic!("expected ForeignFile, got {other:?}"),
     }
 }
+
+/// A record changed under an open store (another program writing into the segment file
+/// the store has mapped): `get`, `multi_get` and `range` report `Corruption` naming the
+/// key, the file and the record's offset — never another key's value.
+#[test]
+fn a_record_changed_under_an_open_store_is_reported_by_every_read_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = AlexStorage::open_with(dir.path(), config()).unwrap();
+    for key in 0..50i64 {
+        storage.insert(key, &value(key, 0)).unwrap();
+    }
+    storage.sync().unwrap();
+    // Rewrite key 17's head in its record so that it names key 18.
+    let wanted = value(17, 0);
+    let log = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.extension().is_some_and(|e| e == "log")
+                && std::fs::read(path)
+                    .unwrap()
+                    .windows(wanted.len())
+                    .any(|w| w == wanted)
+        })
+        .expect("the segment holding key 17");
+    let bytes = std::fs::read(&log).unwrap();
+    let at = bytes
+        .windows(wanted.len())
+        .position(|w| w == wanted)
+        .unwrap();
+    assert_eq!(bytes[at - 8..at], 17i64.to_le_bytes());
+    // In place, as another writer of the file would (no truncation under the mapping).
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    file.seek(SeekFrom::Start((at - 8) as u64)).unwrap();
+    file.write_all(&18i64.to_le_bytes()).unwrap();
+    drop(file);
+
+    let is_corruption_of_17 = |error: Error| match error {
+        Error::Corruption { file, reason, .. } => {
+            assert_eq!(file, log, "{reason}");
+            assert!(reason.contains("key 17"), "{reason}");
+        }
+        other => panic!("expected Corruption, got {other:?}"),
+    };
+    is_corruption_of_17(storage.get(17).unwrap_err());
+    is_corruption_of_17(storage.multi_get(&[16, 17, 18]).unwrap_err());
+    let damaged: Vec<_> = storage
+        .range(15..20)
+        .filter_map(|item| item.err())
+        .collect();
+    assert_eq!(damaged.len(), 1);
+    damaged.into_iter().for_each(is_corruption_of_17);
+    // The neighbours still read.
+    assert_eq!(
+        storage.multi_get(&[16, 18]).unwrap(),
+        vec![Some(&value(16, 0)[..]), Some(&value(18, 0)[..])]
+    );
+}
