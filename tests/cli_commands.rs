@@ -199,7 +199,7 @@ fn tiny_benchmarks_run_against_the_engine() {
             "--num",
             "2000",
             "--benchmarks",
-            "fillseq,fillrandom,fillsync,readrandom,readseq,readwhilewriting,deleterandom,compact",
+            "fillseq,fillrandom,fillsync,readrandom,multireadrandom,readseq,readwhilewriting,deleterandom,compact",
             "--histogram",
         ],
         work.path(),
@@ -212,6 +212,10 @@ fn tiny_benchmarks_run_against_the_engine() {
     );
     assert!(
         stdout.contains("readrandom") && stdout.contains("of 2000 found"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("multireadrandom :") && stdout.contains("keys per call"),
         "{stdout}"
     );
 }

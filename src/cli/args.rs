@@ -148,8 +148,9 @@ pub struct YcsbArgs {
 
 #[derive(Debug, Args)]
 pub struct DbBenchArgs {
-    /// Comma-separated: fillseq, fillrandom, fillsync, overwrite, readrandom, readseq,
-    /// readmissing, readwhilewriting, deleterandom, deleteseq, compact, stats.
+    /// Comma-separated: fillseq, fillrandom, fillsync, overwrite, readrandom,
+    /// multireadrandom, readseq, readmissing, readwhilewriting, deleterandom, deleteseq,
+    /// compact, stats.
     #[arg(
         long,
         default_value = "fillseq,fillrandom,readrandom,readseq,readwhilewriting,deleterandom"

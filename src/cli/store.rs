@@ -65,6 +65,17 @@ pub trait KvStore: Send + Sync {
     fn name(&self) -> &'static str;
     /// Copy the value of `key` into `out` (cleared first); `false` if absent.
     fn get(&self, key: i64, out: &mut Vec<u8>) -> EngineResult<bool>;
+    /// Look `keys` up together: `f(position, value)` for each, in order (`None` if
+    /// absent). Stores with a batched read (alexdb's `multi_get`, one read transaction)
+    /// override it; the default asks `get` key by key.
+    fn multi_get(&self, keys: &[i64], f: &mut dyn FnMut(usize, Option<&[u8]>)) -> EngineResult<()> {
+        let mut buffer = Vec::new();
+        for (i, &key) in keys.iter().enumerate() {
+            let found = self.get(key, &mut buffer)?;
+            f(i, found.then_some(&buffer[..]));
+        }
+        Ok(())
+    }
     /// Insert or overwrite one key.
     fn put(&self, key: i64, value: &[u8]) -> EngineResult<()>;
     /// Insert or overwrite several keys atomically.
@@ -178,6 +189,10 @@ impl KvStore for ConcurrentStore {
             .handle()?
             .get_with(key, |value| out.extend_from_slice(value))?;
         Ok(found.is_some())
+    }
+
+    fn multi_get(&self, keys: &[i64], f: &mut dyn FnMut(usize, Option<&[u8]>)) -> EngineResult<()> {
+        self.handle()?.multi_get_with(keys, f)
     }
 
     fn put(&self, key: i64, value: &[u8]) -> EngineResult<()> {
@@ -327,6 +342,16 @@ impl KvStore for EngineStore {
         })
     }
 
+    fn multi_get(&self, keys: &[i64], f: &mut dyn FnMut(usize, Option<&[u8]>)) -> EngineResult<()> {
+        let guard = self.read()?;
+        with_storage!(guard.as_ref(), |storage| {
+            for (i, value) in storage.multi_get(keys)?.into_iter().enumerate() {
+                f(i, value);
+            }
+            Ok(())
+        })
+    }
+
     fn put(&self, key: i64, value: &[u8]) -> EngineResult<()> {
         let mut guard = self.write()?;
         with_storage!(guard.as_mut(), |storage| storage.insert(key, value))
@@ -432,6 +457,14 @@ impl KvStore for BTreeStore {
             }
             None => Ok(false),
         }
+    }
+
+    fn multi_get(&self, keys: &[i64], f: &mut dyn FnMut(usize, Option<&[u8]>)) -> EngineResult<()> {
+        let map = self.read();
+        for (i, key) in keys.iter().enumerate() {
+            f(i, map.get(key).map(Vec::as_slice));
+        }
+        Ok(())
     }
 
     fn put(&self, key: i64, value: &[u8]) -> EngineResult<()> {

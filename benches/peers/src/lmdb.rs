@@ -94,6 +94,24 @@ impl KvStore for LmdbStore {
         }
     }
 
+    /// One read transaction for the whole batch (LMDB's way to read many keys).
+    fn multi_get(
+        &self,
+        keys: &[i64],
+        f: &mut dyn FnMut(usize, Option<&[u8]>),
+    ) -> alexdb::Result<()> {
+        let txn = self.env()?.read_txn().map_err(fail(&self.dir))?;
+        for (i, &key) in keys.iter().enumerate() {
+            f(
+                i,
+                self.db
+                    .get(&txn, &encode_key(key))
+                    .map_err(fail(&self.dir))?,
+            );
+        }
+        Ok(())
+    }
+
     fn put(&self, key: i64, value: &[u8]) -> alexdb::Result<()> {
         self.put_batch(&[(key, value)])
     }

@@ -5,7 +5,7 @@
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- \
 //!     [--records 1000000] [--ops N] [--threads 1,2] [--durability both|durable|fast] \
 //!     [--stores alexdb,lmdb,redb,fjall,btree,null[,rocksdb]] \
-//!     [--workloads ycsb-a,...,ycsb-f,fillrandom,readrandom] [--dir DIR]
+//!     [--workloads ycsb-a,...,ycsb-f,fillrandom,readrandom,multireadrandom] [--dir DIR]
 //! ```
 //!
 //! For each durability, each store runs alone, one after the other, each case in a
@@ -16,7 +16,8 @@
 //!   YCSB itself is run (their load phase is skipped, see `Loaded`).
 //! - `readrandom` (`alexdb::cli::workload::dbbench::run_on_store`): one store loaded with
 //!   keys `0..records` in a shuffled order (batches of 100, not timed), then random
-//!   `get`s, once per thread count.
+//!   `get`s, once per thread count; `multireadrandom` then reads the same store 100
+//!   random keys per `KvStore::multi_get` call (ops counted per key).
 //! - `fillrandom` (the same entry point): random `put`s of keys in `0..records` into an
 //!   empty store, a fresh one per thread count.
 //!
@@ -85,9 +86,12 @@ enum Work {
     YcsbF,
     Fillrandom,
     Readrandom,
+    /// `readrandom` asked 100 keys per batched read (`KvStore::multi_get`: alexdb's
+    /// `multi_get`, one read transaction for LMDB and redb, `get` per key otherwise).
+    Multireadrandom,
 }
 
-const ALL_WORKLOADS: [Work; 8] = [
+const ALL_WORKLOADS: [Work; 9] = [
     Work::YcsbA,
     Work::YcsbB,
     Work::YcsbC,
@@ -96,6 +100,7 @@ const ALL_WORKLOADS: [Work; 8] = [
     Work::YcsbF,
     Work::Fillrandom,
     Work::Readrandom,
+    Work::Multireadrandom,
 ];
 
 fn default_stores() -> Vec<StoreKind> {
@@ -124,6 +129,7 @@ impl Work {
             Work::YcsbF => "ycsb-f",
             Work::Fillrandom => "fillrandom",
             Work::Readrandom => "readrandom",
+            Work::Multireadrandom => "multireadrandom",
         }
     }
 
@@ -135,7 +141,7 @@ impl Work {
             Work::YcsbD => Workload::D,
             Work::YcsbE => Workload::E,
             Work::YcsbF => Workload::F,
-            Work::Fillrandom | Work::Readrandom => return None,
+            Work::Fillrandom | Work::Readrandom | Work::Multireadrandom => return None,
         })
     }
 
@@ -382,19 +388,23 @@ impl Run<'_> {
                 }
             }
         }
-        if args.workloads.contains(&Work::Readrandom) {
+        let reads: Vec<Work> = [Work::Readrandom, Work::Multireadrandom]
+            .into_iter()
+            .filter(|work| args.workloads.contains(work))
+            .collect();
+        if !reads.is_empty() {
             let fresh = Fresh::open(self.base, kind, durability).and_then(|fresh| {
                 load_shuffled(&*fresh.store, args.records, args.value_size)?;
                 Ok(fresh)
             });
-            for &threads in &args.threads {
-                let result = match &fresh {
-                    Ok(fresh) => {
-                        self.db_bench(&*fresh.store, Work::Readrandom, durability, threads)
-                    }
-                    Err(message) => Err(message.clone()),
-                };
-                self.record(index, kind, Work::Readrandom, durability, threads, result);
+            for &work in &reads {
+                for &threads in &args.threads {
+                    let result = match &fresh {
+                        Ok(fresh) => self.db_bench(&*fresh.store, work, durability, threads),
+                        Err(message) => Err(message.clone()),
+                    };
+                    self.record(index, kind, work, durability, threads, result);
+                }
             }
             if let Ok(fresh) = fresh {
                 self.close(fresh, kind);

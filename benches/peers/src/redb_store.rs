@@ -88,6 +88,22 @@ impl KvStore for RedbStore {
         }
     }
 
+    /// One read transaction and one table open for the whole batch.
+    fn multi_get(
+        &self,
+        keys: &[i64],
+        f: &mut dyn FnMut(usize, Option<&[u8]>),
+    ) -> alexdb::Result<()> {
+        let fail = fail(&self.dir);
+        let txn = self.db()?.begin_read().map_err(|e| fail(&e))?;
+        let table = txn.open_table(TABLE).map_err(|e| fail(&e))?;
+        for (i, &key) in keys.iter().enumerate() {
+            let value = table.get(&encode_key(key)).map_err(|e| fail(&e))?;
+            f(i, value.as_ref().map(|value| value.value()));
+        }
+        Ok(())
+    }
+
     fn put(&self, key: i64, value: &[u8]) -> alexdb::Result<()> {
         self.put_batch(&[(key, value)])
     }

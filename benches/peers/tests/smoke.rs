@@ -157,5 +157,9 @@ fn every_store_runs_the_workload_drivers_without_anomalies() {
         dbbench::run_on_store(&*store, "fillrandom", 300, 600, 2, 100, 1).unwrap();
         let read = dbbench::run_on_store(&*store, "readrandom", 300, 300, 2, 100, 2).unwrap();
         assert!(read.hits > 200, "{}: {read:?}", kind.name());
+        let batched =
+            dbbench::run_on_store(&*store, "multireadrandom", 300, 300, 2, 100, 2).unwrap();
+        assert_eq!(batched.anomalies, 0, "{}: {batched:?}", kind.name());
+        assert!(batched.hits > 200, "{}: {batched:?}", kind.name());
     }
 }

@@ -28,6 +28,7 @@ pub const BENCHMARKS: &[&str] = &[
     "fillsync",
     "overwrite",
     "readrandom",
+    "multireadrandom",
     "readseq",
     "readmissing",
     "readwhilewriting",
@@ -39,6 +40,9 @@ pub const BENCHMARKS: &[&str] = &[
 
 /// Keys per `scan` call of `readseq`.
 const READSEQ_CHUNK: usize = 100;
+/// Keys per `multi_get` call of `multireadrandom` (RocksDB's db_bench calls it
+/// `multiread_batched`; its latency histogram is per call, its ops per key).
+pub const MULTIREAD_BATCH: usize = 100;
 /// Key bytes counted in MB/s.
 const KEY_BYTES: u64 = 8;
 
@@ -281,6 +285,30 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
             let message = format!("({} of {} found)", stats.hits, stats.ops);
             (stats, 0, message)
         }
+        "multireadrandom" => {
+            let store = bench.existing()?;
+            let progress = Progress::start(
+                show,
+                Some(options.reads.div_ceil(MULTIREAD_BATCH as u64)),
+                label,
+            );
+            let work = Work {
+                store,
+                name,
+                num,
+                ops: options.reads,
+                threads: options.threads,
+                value_size: options.value_size,
+                seed,
+            };
+            let stats = multi_read_random(&work, progress.bar())?;
+            progress.finish();
+            let message = format!(
+                "({} of {} found, {MULTIREAD_BATCH} keys per call; latency per call)",
+                stats.hits, stats.ops
+            );
+            (stats, 0, message)
+        }
         "readseq" => {
             let store = bench.existing()?;
             let chunks = options.reads.div_ceil(READSEQ_CHUNK as u64);
@@ -435,7 +463,10 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
             stats.anomalies
         )));
     }
-    let threads = if matches!(name, "readrandom" | "readmissing" | "readwhilewriting") {
+    let threads = if matches!(
+        name,
+        "readrandom" | "multireadrandom" | "readmissing" | "readwhilewriting"
+    ) {
         options.threads
     } else {
         1
@@ -509,7 +540,48 @@ fn read_random(work: &Work<'_>, missing: bool, bar: &ProgressBar) -> CliResult<R
     })
 }
 
-/// Run `ops` operations of `fillrandom`, `overwrite`, `readrandom` or `readmissing` on
+/// `multireadrandom`: `ops` random keys of `0..num`, asked [`MULTIREAD_BATCH`] at a time
+/// through `KvStore::multi_get`. The returned stats count keys (`ops`, `hits`, `misses`);
+/// the latency histogram holds one sample per call.
+fn multi_read_random(work: &Work<'_>, bar: &ProgressBar) -> CliResult<RunStats> {
+    let (store, num) = (work.store, work.num);
+    let fail = |error| CliError::store(format!("benchmark {}", work.name), error);
+    let calls = work.ops.div_ceil(MULTIREAD_BATCH as u64);
+    let found = AtomicU64::new(0);
+    let mut stats = run_threads(work.threads, calls, work.seed, bar, |_| {
+        let mut keys = vec![0i64; MULTIREAD_BATCH];
+        let found = &found;
+        move |rng: &mut StdRng| {
+            for key in keys.iter_mut() {
+                *key = rng.gen_range(0..num as i64);
+            }
+            let mut hits = 0u64;
+            let mut status = Status::Hit;
+            store
+                .multi_get(&keys, &mut |i, value| match value {
+                    Some(value) if value_matches(keys[i], value) => hits += 1,
+                    Some(_) => {
+                        status = Status::Anomaly(format!(
+                            "key {} returned a value of another key",
+                            keys[i]
+                        ))
+                    }
+                    // Absent: a miss, as in `readrandom` (a fill may not cover 0..num).
+                    None => {}
+                })
+                .map_err(fail)?;
+            found.fetch_add(hits, Ordering::Relaxed);
+            Ok(Outcome::new(0, status))
+        }
+    })?;
+    stats.ops = calls * MULTIREAD_BATCH as u64;
+    stats.hits = found.load(Ordering::Relaxed);
+    stats.misses = stats.ops - stats.hits;
+    Ok(stats)
+}
+
+/// Run `ops` operations of `fillrandom`, `overwrite`, `readrandom`, `readmissing` or
+/// `multireadrandom` (ops = keys) on
 /// `threads` threads over the keys `0..num` of a store the caller opened (the peer
 /// comparison in `benches/peers` drives every store through this). Unlike [`run`],
 /// `fillrandom` does not open a fresh store and any benchmark may use several threads.
@@ -536,9 +608,10 @@ pub fn run_on_store(
     let stats = match name {
         "fillrandom" | "overwrite" => fill(&work, false, &bar)?,
         "readrandom" | "readmissing" => read_random(&work, name == "readmissing", &bar)?,
+        "multireadrandom" => multi_read_random(&work, &bar)?,
         other => {
             return Err(CliError::Usage(format!(
-                "run_on_store runs fillrandom, overwrite, readrandom or readmissing, not {other:?}"
+                "run_on_store runs fillrandom, overwrite, readrandom, readmissing or multireadrandom, not {other:?}"
             )));
         }
     };
@@ -576,6 +649,10 @@ mod tests {
         let read = run_on_store(&store, "readrandom", 500, 1000, 2, 100, 8).unwrap();
         assert_eq!((read.ops, read.anomalies), (1000, 0));
         assert!(read.hits > 800, "{read:?}");
+        let batched = run_on_store(&store, "multireadrandom", 500, 1000, 2, 100, 8).unwrap();
+        assert_eq!((batched.ops, batched.anomalies), (1000, 0));
+        assert_eq!(batched.hits + batched.misses, 1000);
+        assert!(batched.hits > 800, "{batched:?}");
         let missing = run_on_store(&store, "readmissing", 500, 100, 1, 100, 9).unwrap();
         assert_eq!(missing.hits, 0);
         assert!(run_on_store(&store, "fillseq", 500, 10, 1, 100, 9).is_err());
