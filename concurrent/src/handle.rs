@@ -467,9 +467,11 @@ impl ConcurrentAlexStorage {
         let Some(_maintenance) = self.shared.maintenance.try_lock() else {
             return;
         };
-        // The flag may be stale (a checkpoint ran since it was set): ask the store.
+        // The flag may be stale (a checkpoint ran since it was set): clear it, then ask
+        // the store. Cleared first, so a group applied meanwhile that sets it again is
+        // not overwritten (its writers' next request would otherwise never come).
+        self.shared.checkpoint_due.store(false, Ordering::Relaxed);
         if !self.shared.storage.read().checkpoint_due() {
-            self.shared.checkpoint_due.store(false, Ordering::Relaxed);
             return;
         }
         let mut outcome = self.checkpoint_locked();

@@ -267,10 +267,15 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
                 },
             )
         }
-        "readrandom" | "readmissing" => {
+        "readrandom" | "readmissing" | "multireadrandom" => {
             let store = bench.existing()?;
-            let missing = name == "readmissing";
-            let progress = Progress::start(show, Some(options.reads), label);
+            let batched = name == "multireadrandom";
+            let calls = if batched {
+                options.reads.div_ceil(MULTIREAD_BATCH as u64)
+            } else {
+                options.reads
+            };
+            let progress = Progress::start(show, Some(calls), label);
             let work = Work {
                 store,
                 name,
@@ -280,33 +285,18 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
                 value_size: options.value_size,
                 seed,
             };
-            let stats = read_random(&work, missing, progress.bar())?;
-            progress.finish();
-            let message = format!("({} of {} found)", stats.hits, stats.ops);
-            (stats, 0, message)
-        }
-        "multireadrandom" => {
-            let store = bench.existing()?;
-            let progress = Progress::start(
-                show,
-                Some(options.reads.div_ceil(MULTIREAD_BATCH as u64)),
-                label,
-            );
-            let work = Work {
-                store,
-                name,
-                num,
-                ops: options.reads,
-                threads: options.threads,
-                value_size: options.value_size,
-                seed,
+            let stats = if batched {
+                multi_read_random(&work, progress.bar())?
+            } else {
+                read_random(&work, name == "readmissing", progress.bar())?
             };
-            let stats = multi_read_random(&work, progress.bar())?;
             progress.finish();
-            let message = format!(
-                "({} of {} found, {MULTIREAD_BATCH} keys per call; latency per call)",
-                stats.hits, stats.ops
-            );
+            let per_call = if batched {
+                format!(", {MULTIREAD_BATCH} keys per call; latency per call")
+            } else {
+                String::new()
+            };
+            let message = format!("({} of {} found{per_call})", stats.hits, stats.ops);
             (stats, 0, message)
         }
         "readseq" => {
