@@ -249,6 +249,38 @@ mod tests {
         assert!(out.path().join("chart.svg").exists());
     }
 
+    /// Batched reads check every key like single gets do (hits, then misses of deleted
+    /// keys), on the baseline and on alexdb.
+    #[test]
+    fn batched_read_phases_check_every_key() {
+        let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/experiments");
+        for engine in [EngineKind::Btree, EngineKind::Alex] {
+            let out = tempfile::tempdir().unwrap();
+            let options = ExperimentOptions {
+                plan: Some(plans.join("batched-reads.toml")),
+                ..tiny_options(engine, out.path())
+            };
+            let report = run_experiment(&options).unwrap();
+            let reads: Vec<_> = report
+                .phases
+                .iter()
+                .filter(|phase| phase.kind == "read")
+                .collect();
+            assert_eq!(reads.len(), 5);
+            // 2,000 reads asked 256 at a time are 8 calls: 2,048 keys.
+            let asked: Vec<u64> = reads.iter().map(|read| read.ops).collect();
+            assert_eq!(asked, [2000, 2000, 2048, 2000, 2048]);
+            for read in &reads[..3] {
+                assert_eq!((read.hits, read.misses, read.anomalies), (read.ops, 0, 0));
+            }
+            for read in &reads[3..] {
+                assert_eq!(read.hits + read.misses, read.ops, "{read:?}");
+                assert_eq!(read.anomalies, 0, "{read:?}");
+                assert!(read.misses > 300 && read.misses < 750, "{read:?}");
+            }
+        }
+    }
+
     #[test]
     fn overrides_are_checked() {
         let options = ExperimentOptions {

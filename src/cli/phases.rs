@@ -76,6 +76,7 @@ pub fn run_phase(
             distribution,
             miss_fraction,
             threads,
+            batch,
         } => {
             let ops = ops.unwrap_or(plan.keys);
             report.threads = threads_or(threads);
@@ -87,7 +88,23 @@ pub fn run_phase(
                 distribution: *distribution,
                 version: 0,
             };
-            Some(access(ctx, &mix, ops, report.threads, seed, &label)?)
+            match batch.unwrap_or(1) {
+                1 => Some(access(ctx, &mix, ops, report.threads, seed, &label)?),
+                batch => {
+                    report
+                        .detail
+                        .push_str(&format!(", multi_get of {batch} (latency per call)"));
+                    Some(batched_reads(
+                        ctx,
+                        &mix,
+                        ops,
+                        report.threads,
+                        seed,
+                        &label,
+                        batch,
+                    )?)
+                }
+            }
         }
         Phase::Write {
             ops,
@@ -274,6 +291,62 @@ struct Mix {
     version: u64,
 }
 
+/// Picks the keys of reads and writes as a phase's mix asks (uniform or zipfian over the
+/// live keys; misses from the deleted keys, or fresh ones if none were deleted).
+struct KeyPicker<'a> {
+    population: &'a Population,
+    distribution: AccessDistribution,
+    miss_fraction: f64,
+    zipfian: Option<ScrambledZipfian>,
+}
+
+impl<'a> KeyPicker<'a> {
+    fn new(population: &'a Population, mix: &Mix) -> KeyPicker<'a> {
+        let live = &population.live;
+        KeyPicker {
+            population,
+            distribution: mix.distribution,
+            miss_fraction: mix.miss_fraction,
+            zipfian: (!live.is_empty()).then(|| ScrambledZipfian::new(0, live.len() as i64 - 1)),
+        }
+    }
+
+    fn live(&mut self, rng: &mut StdRng) -> i64 {
+        let live = &self.population.live;
+        match (self.distribution, self.zipfian.as_mut()) {
+            (AccessDistribution::Zipfian, Some(zipfian)) => live[zipfian.next(rng) as usize],
+            _ => live[rng.gen_range(0..live.len())],
+        }
+    }
+
+    /// A key to read, and whether it is meant to be missing.
+    fn read(&mut self, rng: &mut StdRng) -> (i64, bool) {
+        let population = self.population;
+        let wants_miss = population.live.is_empty()
+            || (self.miss_fraction > 0.0 && rng.r#gen::<f64>() < self.miss_fraction);
+        if !wants_miss {
+            return (self.live(rng), false);
+        }
+        let key = if population.deleted.is_empty() {
+            population.fresh_key(rng)
+        } else {
+            population.deleted[rng.gen_range(0..population.deleted.len())]
+        };
+        (key, true)
+    }
+}
+
+/// What a read of `key` should have found (`wants_miss`: nothing) against what it did.
+fn read_status(key: i64, wants_miss: bool, found: Option<&[u8]>) -> Status {
+    match (wants_miss, found) {
+        (false, Some(value)) if value_matches(key, value) => Status::Hit,
+        (false, Some(_)) => Status::Anomaly(format!("key {key} returned a value of another key")),
+        (false, None) => Status::Anomaly(format!("live key {key} not found")),
+        (true, None) => Status::Miss,
+        (true, Some(_)) => Status::Anomaly(format!("deleted or never written key {key} found")),
+    }
+}
+
 fn access(
     ctx: &PhaseContext<'_>,
     mix: &Mix,
@@ -284,54 +357,25 @@ fn access(
 ) -> CliResult<RunStats> {
     let store: &dyn KvStore = &*ctx.store;
     let population: &Population = ctx.population;
-    let live = &population.live;
     let value_size = ctx.plan.value_size;
     let progress = Progress::start(ctx.show_progress, Some(ops), label.to_string());
     let stats = run_threads(threads, ops, seed, progress.bar(), |_| {
-        let mut zipfian =
-            (!live.is_empty()).then(|| ScrambledZipfian::new(0, live.len() as i64 - 1));
+        let mut picker = KeyPicker::new(population, mix);
         let mut buffer = Vec::with_capacity(value_size);
         move |rng: &mut StdRng| {
-            let pick_live = |rng: &mut StdRng, zipfian: &mut Option<ScrambledZipfian>| match (
-                mix.distribution,
-                zipfian.as_mut(),
-            ) {
-                (AccessDistribution::Zipfian, Some(zipfian)) => live[zipfian.next(rng) as usize],
-                _ => live[rng.gen_range(0..live.len())],
-            };
             let is_read = mix.read_fraction >= 1.0 || rng.r#gen::<f64>() < mix.read_fraction;
             if is_read {
-                let wants_miss = live.is_empty()
-                    || (mix.miss_fraction > 0.0 && rng.r#gen::<f64>() < mix.miss_fraction);
-                let key = if wants_miss {
-                    if population.deleted.is_empty() {
-                        population.fresh_key(rng)
-                    } else {
-                        population.deleted[rng.gen_range(0..population.deleted.len())]
-                    }
-                } else {
-                    pick_live(rng, &mut zipfian)
-                };
+                let (key, wants_miss) = picker.read(rng);
                 let found = store.get(key, &mut buffer).map_err(store_error(label))?;
-                let status = match (wants_miss, found) {
-                    (false, true) if value_matches(key, &buffer) => Status::Hit,
-                    (false, true) => {
-                        Status::Anomaly(format!("key {key} returned a value of another key"))
-                    }
-                    (false, false) => Status::Anomaly(format!("live key {key} not found")),
-                    (true, false) => Status::Miss,
-                    (true, true) => {
-                        Status::Anomaly(format!("deleted or never written key {key} found"))
-                    }
-                };
+                let status = read_status(key, wants_miss, found.then_some(&buffer[..]));
                 Ok(Outcome::new(KIND_READ, status))
             } else {
-                if live.is_empty() {
+                if population.live.is_empty() {
                     return Err(CliError::Usage(format!(
                         "phase {label}: nothing to overwrite (load keys first)"
                     )));
                 }
-                let key = pick_live(rng, &mut zipfian);
+                let key = picker.live(rng);
                 make_value(key, mix.version, value_size, &mut buffer);
                 store.put(key, &buffer).map_err(store_error(label))?;
                 Ok(Outcome::new(KIND_WRITE, Status::Done))
@@ -339,6 +383,56 @@ fn access(
         }
     })?;
     progress.finish();
+    Ok(stats)
+}
+
+/// A read phase asked `batch` keys per `KvStore::multi_get` call: every key checked as
+/// in [`access`]; the returned stats count keys (`ops`, `hits`, `misses`), the latency
+/// histogram one sample per call.
+fn batched_reads(
+    ctx: &PhaseContext<'_>,
+    mix: &Mix,
+    ops: u64,
+    threads: usize,
+    seed: u64,
+    label: &str,
+    batch: usize,
+) -> CliResult<RunStats> {
+    let store: &dyn KvStore = &*ctx.store;
+    let population: &Population = ctx.population;
+    let calls = ops.div_ceil(batch as u64);
+    let progress = Progress::start(ctx.show_progress, Some(calls), label.to_string());
+    let hits = std::sync::atomic::AtomicU64::new(0);
+    let mut stats = run_threads(threads, calls, seed, progress.bar(), |_| {
+        let mut picker = KeyPicker::new(population, mix);
+        let mut keys = Vec::with_capacity(batch);
+        let hits = &hits;
+        move |rng: &mut StdRng| {
+            keys.clear();
+            keys.extend((0..batch).map(|_| picker.read(rng)));
+            let asked: Vec<i64> = keys.iter().map(|&(key, _)| key).collect();
+            let mut status = Status::Hit;
+            let mut found = 0u64;
+            store
+                .multi_get(&asked, &mut |i, value| {
+                    let (key, wants_miss) = keys[i];
+                    match read_status(key, wants_miss, value) {
+                        Status::Hit => found += 1,
+                        Status::Anomaly(message) if !matches!(status, Status::Anomaly(_)) => {
+                            status = Status::Anomaly(message);
+                        }
+                        _ => {}
+                    }
+                })
+                .map_err(store_error(label))?;
+            hits.fetch_add(found, std::sync::atomic::Ordering::Relaxed);
+            Ok(Outcome::new(KIND_READ, status))
+        }
+    })?;
+    progress.finish();
+    stats.ops = calls * batch as u64;
+    stats.hits = hits.into_inner();
+    stats.misses = stats.ops - stats.hits;
     Ok(stats)
 }
 

@@ -70,7 +70,7 @@ impl PhaseFile {
     pub(super) fn into_phase(self) -> Result<Phase, (&'static str, String)> {
         let allowed: &[&str] = match self.kind.as_str() {
             "load" => &["count", "distribution", "batch"],
-            "read" => &["ops", "distribution", "miss_fraction", "threads"],
+            "read" => &["ops", "distribution", "miss_fraction", "threads", "batch"],
             "write" => &["ops", "distribution", "threads"],
             "mixed" => &["ops", "read_fraction", "distribution", "threads"],
             "delete" => &["fraction", "pattern"],
@@ -139,6 +139,7 @@ impl PhaseFile {
                 distribution: access(&self.distribution)?,
                 miss_fraction: self.miss_fraction.unwrap_or(0.0),
                 threads: self.threads,
+                batch: self.batch,
             },
             "write" => Phase::Write {
                 ops: self.ops,

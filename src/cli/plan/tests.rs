@@ -60,6 +60,9 @@ kind = "read"
 distribution = "zipfian"
 miss_fraction = 0.25
 [[phase]]
+kind = "read"
+batch = 64
+[[phase]]
 kind = "write"
 ops = 100
 [[phase]]
@@ -86,10 +89,17 @@ seconds = 0.5
         "all.toml",
     )
     .unwrap();
-    assert_eq!(plan.phases.len(), 10);
+    assert_eq!(plan.phases.len(), 11);
     assert_eq!(plan.sync, SyncSetting::Full);
+    assert!(matches!(
+        plan.phases[2],
+        Phase::Read {
+            batch: Some(64),
+            ..
+        }
+    ));
     assert_eq!(
-        plan.phases[4],
+        plan.phases[5],
         Phase::Delete {
             fraction: 0.1,
             pattern: DeletePattern::Range
@@ -104,6 +114,14 @@ fn bad_values_name_the_line_and_field() {
     assert!(error.contains("test.toml:8:"), "{error}");
     assert!(error.contains("phase 2 (delete)"), "{error}");
     assert!(error.contains("`fraction`"), "{error}");
+
+    let error = error_of("keys = 100\n[[phase]]\nkind = \"read\"\nbatch = 0\n");
+    assert!(
+        error.contains("phase 1 (read)") && error.contains("`batch`"),
+        "{error}"
+    );
+    let error = error_of("keys = 100\n[[phase]]\nkind = \"write\"\nbatch = 8\n");
+    assert!(error.contains("batch"), "{error}");
 
     let error = error_of("keys = 0\n[[phase]]\nkind = \"load\"\n");
     assert!(

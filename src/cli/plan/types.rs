@@ -26,7 +26,9 @@ pub enum Phase {
         distribution: KeyDistribution,
         batch: Option<usize>,
     },
-    /// `ops` gets; `miss_fraction` of them ask for deleted (or never written) keys.
+    /// `ops` gets; `miss_fraction` of them ask for deleted (or never written) keys. With
+    /// `batch` > 1, the keys are asked `batch` at a time through `multi_get` (latency is
+    /// then per call).
     Read {
         ops: Option<u64>,
         #[serde(default)]
@@ -34,6 +36,7 @@ pub enum Phase {
         #[serde(default)]
         miss_fraction: f64,
         threads: Option<usize>,
+        batch: Option<usize>,
     },
     /// `ops` overwrites of live keys.
     Write {

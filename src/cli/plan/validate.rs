@@ -71,10 +71,12 @@ pub(super) fn validate_phase(phase: &Phase) -> Result<(), (&'static str, String)
             ops,
             miss_fraction,
             threads: t,
+            batch,
             ..
         } => {
             check_optional("ops", *ops, 1, MAX_OPS)?;
             check_fraction("miss_fraction", *miss_fraction)?;
+            check_optional("batch", batch.map(|b| b as u64), 1, MAX_BATCH as u64)?;
             threads(t)
         }
         Phase::Write {
