@@ -16,6 +16,7 @@ use crate::cli::workload::runner::{Outcome, RunStats, Status, run_threads};
 use crate::cli::workload::{make_value, value_matches};
 use rand::Rng;
 use rand::rngs::StdRng;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Operation kinds of the phases (indexes into the runner's per-kind histograms).
@@ -88,23 +89,13 @@ pub fn run_phase(
                 distribution: *distribution,
                 version: 0,
             };
-            match batch.unwrap_or(1) {
-                1 => Some(access(ctx, &mix, ops, report.threads, seed, &label)?),
-                batch => {
-                    report
-                        .detail
-                        .push_str(&format!(", multi_get of {batch} (latency per call)"));
-                    Some(batched_reads(
-                        ctx,
-                        &mix,
-                        ops,
-                        report.threads,
-                        seed,
-                        &label,
-                        batch,
-                    )?)
-                }
+            let batch = batch.unwrap_or(1);
+            if batch > 1 {
+                report
+                    .detail
+                    .push_str(&format!(", multi_get of {batch} (latency per call)"));
             }
+            Some(access(ctx, &mix, ops, report.threads, seed, &label, batch)?)
         }
         Phase::Write {
             ops,
@@ -120,7 +111,7 @@ pub fn run_phase(
                 distribution: *distribution,
                 version: index as u64,
             };
-            Some(access(ctx, &mix, ops, report.threads, seed, &label)?)
+            Some(access(ctx, &mix, ops, report.threads, seed, &label, 1)?)
         }
         Phase::Mixed {
             ops,
@@ -138,7 +129,7 @@ pub fn run_phase(
                 distribution: *distribution,
                 version: index as u64,
             };
-            Some(access(ctx, &mix, ops, report.threads, seed, &label)?)
+            Some(access(ctx, &mix, ops, report.threads, seed, &label, 1)?)
         }
         Phase::Delete { fraction, pattern } => {
             let count = (ctx.population.live.len() as f64 * fraction).round() as usize;
@@ -347,6 +338,10 @@ fn read_status(key: i64, wants_miss: bool, found: Option<&[u8]>) -> Status {
     }
 }
 
+/// Reads and writes as `mix` asks, `ops` in all; with `batch` > 1 (read phases only) the
+/// reads are asked `batch` keys per `KvStore::multi_get` call, each key checked as a
+/// single `get` is, and the returned stats count keys while the latency histogram holds
+/// one sample per call.
 fn access(
     ctx: &PhaseContext<'_>,
     mix: &Mix,
@@ -354,15 +349,26 @@ fn access(
     threads: usize,
     seed: u64,
     label: &str,
+    batch: usize,
 ) -> CliResult<RunStats> {
     let store: &dyn KvStore = &*ctx.store;
     let population: &Population = ctx.population;
     let value_size = ctx.plan.value_size;
-    let progress = Progress::start(ctx.show_progress, Some(ops), label.to_string());
-    let stats = run_threads(threads, ops, seed, progress.bar(), |_| {
+    let calls = ops.div_ceil(batch as u64);
+    let progress = Progress::start(ctx.show_progress, Some(calls), label.to_string());
+    let batch_hits = AtomicU64::new(0);
+    let mut stats = run_threads(threads, calls, seed, progress.bar(), |_| {
         let mut picker = KeyPicker::new(population, mix);
         let mut buffer = Vec::with_capacity(value_size);
+        let mut keys = Vec::with_capacity(batch);
+        let batch_hits = &batch_hits;
         move |rng: &mut StdRng| {
+            if batch > 1 {
+                let (status, hits) = batched_read(store, &mut picker, &mut keys, batch, rng)
+                    .map_err(store_error(label))?;
+                batch_hits.fetch_add(hits, Ordering::Relaxed);
+                return Ok(Outcome::new(KIND_READ, status));
+            }
             let is_read = mix.read_fraction >= 1.0 || rng.r#gen::<f64>() < mix.read_fraction;
             if is_read {
                 let (key, wants_miss) = picker.read(rng);
@@ -383,57 +389,39 @@ fn access(
         }
     })?;
     progress.finish();
+    if batch > 1 {
+        stats.ops = calls * batch as u64;
+        stats.hits = batch_hits.into_inner();
+        stats.misses = stats.ops - stats.hits;
+    }
     Ok(stats)
 }
 
-/// A read phase asked `batch` keys per `KvStore::multi_get` call: every key checked as
-/// in [`access`]; the returned stats count keys (`ops`, `hits`, `misses`), the latency
-/// histogram one sample per call.
-fn batched_reads(
-    ctx: &PhaseContext<'_>,
-    mix: &Mix,
-    ops: u64,
-    threads: usize,
-    seed: u64,
-    label: &str,
+/// One `multi_get` of `batch` keys picked by `picker`: the call's status (its first
+/// anomaly, if any) and how many keys were found as expected.
+fn batched_read(
+    store: &dyn KvStore,
+    picker: &mut KeyPicker<'_>,
+    keys: &mut Vec<(i64, bool)>,
     batch: usize,
-) -> CliResult<RunStats> {
-    let store: &dyn KvStore = &*ctx.store;
-    let population: &Population = ctx.population;
-    let calls = ops.div_ceil(batch as u64);
-    let progress = Progress::start(ctx.show_progress, Some(calls), label.to_string());
-    let hits = std::sync::atomic::AtomicU64::new(0);
-    let mut stats = run_threads(threads, calls, seed, progress.bar(), |_| {
-        let mut picker = KeyPicker::new(population, mix);
-        let mut keys = Vec::with_capacity(batch);
-        let hits = &hits;
-        move |rng: &mut StdRng| {
-            keys.clear();
-            keys.extend((0..batch).map(|_| picker.read(rng)));
-            let asked: Vec<i64> = keys.iter().map(|&(key, _)| key).collect();
-            let mut status = Status::Hit;
-            let mut found = 0u64;
-            store
-                .multi_get(&asked, &mut |i, value| {
-                    let (key, wants_miss) = keys[i];
-                    match read_status(key, wants_miss, value) {
-                        Status::Hit => found += 1,
-                        Status::Anomaly(message) if !matches!(status, Status::Anomaly(_)) => {
-                            status = Status::Anomaly(message);
-                        }
-                        _ => {}
-                    }
-                })
-                .map_err(store_error(label))?;
-            hits.fetch_add(found, std::sync::atomic::Ordering::Relaxed);
-            Ok(Outcome::new(KIND_READ, status))
+    rng: &mut StdRng,
+) -> alexdb_engine::Result<(Status, u64)> {
+    keys.clear();
+    keys.extend((0..batch).map(|_| picker.read(rng)));
+    let asked: Vec<i64> = keys.iter().map(|&(key, _)| key).collect();
+    let mut status = Status::Hit;
+    let mut hits = 0u64;
+    store.multi_get(&asked, &mut |i, value| {
+        let (key, wants_miss) = keys[i];
+        match read_status(key, wants_miss, value) {
+            Status::Hit => hits += 1,
+            Status::Anomaly(message) if !matches!(status, Status::Anomaly(_)) => {
+                status = Status::Anomaly(message);
+            }
+            _ => {}
         }
     })?;
-    progress.finish();
-    stats.ops = calls * batch as u64;
-    stats.hits = hits.into_inner();
-    stats.misses = stats.ops - stats.hits;
-    Ok(stats)
+    Ok((status, hits))
 }
 
 fn delete(
