@@ -36,6 +36,10 @@ pub struct Config {
     pub normal_sync_commits: u64,
     /// What recovery does with damage that is not a torn tail.
     pub recovery_mode: RecoveryMode,
+    /// Bytes of the active log segment a thread of the log keeps faulted in ahead of
+    /// the writer, so appends do not stop for the page faults of fresh file pages
+    /// (`alexdb_wal::WalOptions::prefault_ahead`). 0 turns it off. Default 4 MiB.
+    pub prefault_ahead: u64,
     /// Test seam: fail chosen I/O steps of the log.
     pub fault_hook: Option<FaultHook>,
 }
@@ -55,6 +59,7 @@ impl Config {
             normal_sync_interval: Duration::from_millis(100),
             normal_sync_commits: 1000,
             recovery_mode: RecoveryMode::Strict,
+            prefault_ahead: 4 << 20,
             fault_hook: None,
         }
     }
@@ -104,6 +109,7 @@ impl Config {
             normal_sync_interval: self.normal_sync_interval,
             normal_sync_commits: self.normal_sync_commits,
             recovery_mode: self.recovery_mode,
+            prefault_ahead: self.prefault_ahead,
             fault_hook: self.fault_hook.clone(),
         }
     }
@@ -164,6 +170,7 @@ impl std::fmt::Debug for Config {
             .field("normal_sync_interval", &self.normal_sync_interval)
             .field("normal_sync_commits", &self.normal_sync_commits)
             .field("recovery_mode", &self.recovery_mode)
+            .field("prefault_ahead", &self.prefault_ahead)
             .field("fault_hook", &self.fault_hook.is_some())
             .finish()
     }

@@ -15,6 +15,7 @@ use crate::format::{
 };
 use crate::fsio::{Faults, create_segment_file, io_error, log_file_name, temp_path};
 use crate::map::{MapWriter, SharedMap};
+use crate::prefault::Prefaulter;
 use crate::segment::{Segment, frame_of};
 use crate::{CommitReceipt, Entry, FaultPoint, Location, Result, SegmentId, SegmentKind, Seq};
 
@@ -38,6 +39,8 @@ pub(crate) struct AppendState {
     pub bytes_appended: u64,
     pub records: u64,
     pub batches: u64,
+    /// Keeps the active segment faulted in ahead of `pos` (None: off, or no thread).
+    pub prefault: Option<Prefaulter>,
 }
 
 /// What a sync leader captured under the append lock: the watermark it may publish once
@@ -93,8 +96,16 @@ impl SegmentFactory<'_> {
 }
 
 impl AppendState {
-    pub(crate) fn new(active: Arc<Segment>, writer: MapWriter, last_seq: u64) -> AppendState {
+    pub(crate) fn new(
+        active: Arc<Segment>,
+        writer: MapWriter,
+        last_seq: u64,
+        mut prefault: Option<Prefaulter>,
+    ) -> AppendState {
         let pos = active.written_len();
+        if let Some(prefault) = &mut prefault {
+            prefault.request(writer.map(), pos);
+        }
         AppendState {
             active,
             writer,
@@ -106,6 +117,7 @@ impl AppendState {
             bytes_appended: 0,
             records: 0,
             batches: 0,
+            prefault,
         }
     }
 
@@ -164,6 +176,9 @@ impl AppendState {
         self.records += count as u64;
         self.batches += 1;
         self.batches_since_capture += 1;
+        if let Some(prefault) = &mut self.prefault {
+            prefault.request(self.writer.map(), self.pos);
+        }
         Ok(CommitReceipt {
             first_seq: Seq(first_seq),
             locations,

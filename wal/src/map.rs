@@ -82,6 +82,34 @@ impl SharedMap {
         }
     }
 
+    /// Fault in `[offset, offset + len)` writable without writing to it
+    /// (`MADV_POPULATE_WRITE`; see `prefault.rs`). Errors on a read-only mapping, a range
+    /// outside the mapping, or a kernel without the advice (before Linux 5.14).
+    pub(crate) fn populate_write(&self, offset: u64, len: u64) -> io::Result<()> {
+        let inside = offset.checked_add(len).is_some_and(|end| end <= self.len);
+        if !self.writable || !inside {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad populate range",
+            ));
+        }
+        #[cfg(target_os = "linux")]
+        {
+            self.raw.advise_range(
+                memmap2::Advice::PopulateWrite,
+                offset as usize,
+                len as usize,
+            )
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "no MADV_POPULATE_WRITE",
+            ))
+        }
+    }
+
     /// The published bytes `[0, published)`.
     #[inline]
     pub(crate) fn published(&self) -> &[u8] {

@@ -19,6 +19,7 @@ use crate::append::{AppendState, SegmentFactory};
 use crate::format::{MAX_PAYLOAD_FORMAT, SEGMENT_HEADER_LEN, stored_len};
 use crate::fsio::{Faults, io_error, sync_dir};
 use crate::group::{PendingBatch, PublishQueue, SyncState};
+use crate::prefault::Prefaulter;
 use crate::recovery::recover;
 use crate::segment::Segment;
 use crate::{
@@ -246,7 +247,14 @@ impl Wal {
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             faults,
-            append: Mutex::new(AppendState::new(active, writer, last_seq)),
+            append: Mutex::new(AppendState::new(
+                active,
+                writer,
+                last_seq,
+                (options.prefault_ahead > 0)
+                    .then(|| Prefaulter::start(options.prefault_ahead))
+                    .flatten(),
+            )),
             leader_active: AtomicBool::new(false),
             sync_lock: Mutex::new(SyncState::default()),
             last_seq: AtomicU64::new(last_seq),
