@@ -9,7 +9,12 @@
 use std::ops::Bound;
 
 use crate::AlexMap;
-use crate::data::{DataNode, NIL};
+use crate::data::{DataNode, NIL, prefetch};
+
+/// Slots per bitmap word: the cursors advance a word at a time.
+const WORD_SLOTS: usize = 64;
+/// Slots per prefetch: one cache line of keys (8-byte keys).
+const LINE_SLOTS: usize = 8;
 
 /// One end of a [`Range`]: a position in a leaf, at bitmap-word granularity.
 struct Cursor<'a, V> {
@@ -30,6 +35,21 @@ impl<V> Clone for Cursor<'_, V> {
 }
 
 impl<'a, V> Cursor<'a, V> {
+    /// Start loading the key and payload lines of slots `[from, to)` of bitmap word
+    /// `word` (clipped to the word and the arrays). A scan streams two arrays at once;
+    /// asking for the next word's lines while the current one is read keeps the misses of
+    /// both streams in flight instead of waiting for the hardware prefetcher to notice.
+    #[inline(always)]
+    fn prefetch_word(&self, word: usize, from: usize, to: usize) {
+        let end = to.min((word + 1) * WORD_SLOTS).min(self.keys.len());
+        let mut slot = from.max(word * WORD_SLOTS);
+        while slot < end {
+            prefetch(self.keys, slot);
+            prefetch(self.vals, slot);
+            slot += LINE_SLOTS;
+        }
+    }
+
     fn empty() -> Self {
         Cursor {
             leaf: NIL,
@@ -74,6 +94,11 @@ pub struct Range<'a, V> {
     lo: i64,
     hi: i64,
     done: bool,
+    /// Items each end has yielded, counted up to 2: from the second on, that end
+    /// prefetches a word ahead (a range read for its first key only — a lower bound —
+    /// should not pay for lines it never reads).
+    front_taken: u8,
+    back_taken: u8,
 }
 
 impl<V> std::fmt::Debug for Range<'_, V> {
@@ -95,6 +120,8 @@ impl<V> Clone for Range<'_, V> {
             lo: self.lo,
             hi: self.hi,
             done: self.done,
+            front_taken: self.front_taken,
+            back_taken: self.back_taken,
         }
     }
 }
@@ -144,6 +171,8 @@ impl<'a, V: Copy> Range<'a, V> {
             lo,
             hi,
             done,
+            front_taken: 0,
+            back_taken: 0,
         }
     }
 }
@@ -172,11 +201,23 @@ impl<'a, V> Iterator for Range<'a, V> {
                     self.lo = key + 1;
                     self.done = self.lo > self.hi;
                 }
+                if self.front_taken < 2 {
+                    self.front_taken += 1;
+                    if self.front_taken == 2 {
+                        // A scan, not a lower bound: load the rest of this word and the
+                        // next one.
+                        c.prefetch_word(slot / WORD_SLOTS, slot, usize::MAX);
+                        c.prefetch_word(slot / WORD_SLOTS + 1, 0, usize::MAX);
+                    }
+                }
                 return Some((key, &c.vals[slot]));
             }
             c.word += 1;
             if let Some(&bits) = c.bitmap.get(c.word as usize) {
                 c.bits = bits;
+                if self.front_taken >= 2 {
+                    c.prefetch_word(c.word as usize + 1, 0, usize::MAX);
+                }
                 continue;
             }
             let next = self.map.datas[c.leaf as usize].next;
@@ -187,6 +228,10 @@ impl<'a, V> Iterator for Range<'a, V> {
             let node = &self.map.datas[next as usize];
             *c = Cursor::at(next, node, 0, true);
             c.word = 0;
+            if self.front_taken >= 2 {
+                c.prefetch_word(0, 0, usize::MAX);
+                c.prefetch_word(1, 0, usize::MAX);
+            }
         }
     }
 }
@@ -227,11 +272,25 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
                     self.hi = key - 1;
                     self.done = self.lo > self.hi;
                 }
+                if self.back_taken < 2 {
+                    self.back_taken += 1;
+                    if self.back_taken == 2 {
+                        // As the front does: the rest of this word and the one before.
+                        let word = slot / WORD_SLOTS;
+                        c.prefetch_word(word, 0, slot);
+                        if let Some(before) = word.checked_sub(1) {
+                            c.prefetch_word(before, 0, usize::MAX);
+                        }
+                    }
+                }
                 return Some((key, &c.vals[slot]));
             }
             c.word -= 1;
             if c.word >= 0 {
                 c.bits = c.bitmap[c.word as usize];
+                if self.back_taken >= 2 && c.word >= 1 {
+                    c.prefetch_word(c.word as usize - 1, 0, usize::MAX);
+                }
                 continue;
             }
             let prev = self.map.datas[c.leaf as usize].prev;
@@ -246,6 +305,13 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
                 bits: 0,
                 ..Cursor::at(prev, node, 0, false)
             };
+            if self.back_taken >= 2 {
+                let last = node.bitmap.len().saturating_sub(1);
+                c.prefetch_word(last, 0, usize::MAX);
+                if let Some(before) = last.checked_sub(1) {
+                    c.prefetch_word(before, 0, usize::MAX);
+                }
+            }
         }
     }
 }
