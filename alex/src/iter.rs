@@ -16,6 +16,26 @@ const WORD_SLOTS: usize = 64;
 /// Slots per prefetch: one cache line of keys (8-byte keys).
 const LINE_SLOTS: usize = 8;
 
+/// Start loading the key and payload lines of slots `[from, to)` of bitmap word `word`
+/// (clipped to the word and the arrays). A scan streams two arrays at once; asking for the
+/// next word's lines while the current one is read keeps the misses of both streams in
+/// flight instead of waiting for the hardware prefetcher to notice them.
+///
+/// A free function taking the slices by value, and not inlined: it runs about once per 64
+/// slots. Inlined into `next`, or given a reference to the cursor (which then had to live
+/// in memory rather than in registers), it made the per-item loop slower: a
+/// cache-resident scan of 100 keys went from 256 to over 400 ns.
+#[inline(never)]
+fn prefetch_word<V>(keys: &[i64], vals: &[V], word: usize, from: usize, to: usize) {
+    let end = to.min((word + 1) * WORD_SLOTS).min(keys.len());
+    let mut slot = from.max(word * WORD_SLOTS);
+    while slot < end {
+        prefetch(keys, slot);
+        prefetch(vals, slot);
+        slot += LINE_SLOTS;
+    }
+}
+
 /// One end of a [`Range`]: a position in a leaf, at bitmap-word granularity.
 struct Cursor<'a, V> {
     leaf: u32,
@@ -35,21 +55,6 @@ impl<V> Clone for Cursor<'_, V> {
 }
 
 impl<'a, V> Cursor<'a, V> {
-    /// Start loading the key and payload lines of slots `[from, to)` of bitmap word
-    /// `word` (clipped to the word and the arrays). A scan streams two arrays at once;
-    /// asking for the next word's lines while the current one is read keeps the misses of
-    /// both streams in flight instead of waiting for the hardware prefetcher to notice.
-    #[inline(always)]
-    fn prefetch_word(&self, word: usize, from: usize, to: usize) {
-        let end = to.min((word + 1) * WORD_SLOTS).min(self.keys.len());
-        let mut slot = from.max(word * WORD_SLOTS);
-        while slot < end {
-            prefetch(self.keys, slot);
-            prefetch(self.vals, slot);
-            slot += LINE_SLOTS;
-        }
-    }
-
     fn empty() -> Self {
         Cursor {
             leaf: NIL,
@@ -180,7 +185,10 @@ impl<'a, V: Copy> Range<'a, V> {
 impl<'a, V> Iterator for Range<'a, V> {
     type Item = (i64, &'a V);
 
-    #[inline]
+    // Always inlined: the per-item path is a few instructions, and a call per item (what
+    // the compiler chose once the prefetching made the function longer) cost ~1.6 ns per
+    // key in cache-resident scans.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
@@ -206,8 +214,8 @@ impl<'a, V> Iterator for Range<'a, V> {
                     if self.front_taken == 2 {
                         // A scan, not a lower bound: load the rest of this word and the
                         // next one.
-                        c.prefetch_word(slot / WORD_SLOTS, slot, usize::MAX);
-                        c.prefetch_word(slot / WORD_SLOTS + 1, 0, usize::MAX);
+                        prefetch_word(c.keys, c.vals, slot / WORD_SLOTS, slot, usize::MAX);
+                        prefetch_word(c.keys, c.vals, slot / WORD_SLOTS + 1, 0, usize::MAX);
                     }
                 }
                 return Some((key, &c.vals[slot]));
@@ -216,7 +224,7 @@ impl<'a, V> Iterator for Range<'a, V> {
             if let Some(&bits) = c.bitmap.get(c.word as usize) {
                 c.bits = bits;
                 if self.front_taken >= 2 {
-                    c.prefetch_word(c.word as usize + 1, 0, usize::MAX);
+                    prefetch_word(c.keys, c.vals, c.word as usize + 1, 0, usize::MAX);
                 }
                 continue;
             }
@@ -229,15 +237,15 @@ impl<'a, V> Iterator for Range<'a, V> {
             *c = Cursor::at(next, node, 0, true);
             c.word = 0;
             if self.front_taken >= 2 {
-                c.prefetch_word(0, 0, usize::MAX);
-                c.prefetch_word(1, 0, usize::MAX);
+                prefetch_word(c.keys, c.vals, 0, 0, usize::MAX);
+                prefetch_word(c.keys, c.vals, 1, 0, usize::MAX);
             }
         }
     }
 }
 
 impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
-    #[inline]
+    #[inline(always)]
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
@@ -277,9 +285,9 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
                     if self.back_taken == 2 {
                         // As the front does: the rest of this word and the one before.
                         let word = slot / WORD_SLOTS;
-                        c.prefetch_word(word, 0, slot);
+                        prefetch_word(c.keys, c.vals, word, 0, slot);
                         if let Some(before) = word.checked_sub(1) {
-                            c.prefetch_word(before, 0, usize::MAX);
+                            prefetch_word(c.keys, c.vals, before, 0, usize::MAX);
                         }
                     }
                 }
@@ -289,7 +297,7 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
             if c.word >= 0 {
                 c.bits = c.bitmap[c.word as usize];
                 if self.back_taken >= 2 && c.word >= 1 {
-                    c.prefetch_word(c.word as usize - 1, 0, usize::MAX);
+                    prefetch_word(c.keys, c.vals, c.word as usize - 1, 0, usize::MAX);
                 }
                 continue;
             }
@@ -307,9 +315,9 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
             };
             if self.back_taken >= 2 {
                 let last = node.bitmap.len().saturating_sub(1);
-                c.prefetch_word(last, 0, usize::MAX);
+                prefetch_word(c.keys, c.vals, last, 0, usize::MAX);
                 if let Some(before) = last.checked_sub(1) {
-                    c.prefetch_word(before, 0, usize::MAX);
+                    prefetch_word(c.keys, c.vals, before, 0, usize::MAX);
                 }
             }
         }
