@@ -62,6 +62,7 @@ pub fn put_entries<'a>(
 }
 
 /// Decode the head of a record payload: `None` if the payload is too short to have one.
+#[inline]
 pub fn decode_head(payload: &[u8]) -> Option<(KeyspaceId, i64, &[u8])> {
     let head: &[u8; HEAD_LEN] = payload.get(..HEAD_LEN)?.try_into().ok()?;
     let keyspace = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);

@@ -142,6 +142,29 @@ impl SegmentTable {
     /// The value of `key` stored at `location`, checked against the record's head.
     #[inline]
     pub fn value(&self, keyspace: KeyspaceId, key: i64, location: PackedLocation) -> Result<&[u8]> {
+        // The lean path first (no error built, no record decoded beyond its head); the
+        // full one below only to say what is wrong.
+        if let Some((tag, payload)) = self
+            .get(location.segment_id().0)
+            .and_then(|slot| slot.segment.payload_at(location.offset()))
+            && tag == codec::TAG_PUT
+            && let Some((found_keyspace, found_key, value)) = codec::decode_head(payload)
+            && found_keyspace == keyspace
+            && found_key == key
+        {
+            return Ok(value);
+        }
+        self.value_slow(keyspace, key, location)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn value_slow(
+        &self,
+        keyspace: KeyspaceId,
+        key: i64,
+        location: PackedLocation,
+    ) -> Result<&[u8]> {
         let record = self.record(location)?;
         match codec::decode_head(record.payload) {
             Some((found_keyspace, found_key, value))

@@ -65,6 +65,7 @@ pub(crate) fn frame_code(frame: Frame) -> u8 {
     }
 }
 
+#[inline]
 pub(crate) fn frame_from_code(code: u8) -> Option<Frame> {
     match code {
         1 => Some(Frame::Full),
