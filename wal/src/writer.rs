@@ -13,8 +13,12 @@ use crate::format::{
 };
 use crate::fsio::{Faults, create_segment_file, io_error, sync_dir, temp_path};
 use crate::map::{MapWriter, SharedMap};
+use crate::prefault::Prefaulter;
 use crate::segment::Segment;
 use crate::{Error, Frame, Result, SegmentId, SegmentKind, Seq};
+
+/// Bytes a standalone writer keeps faulted in ahead of itself (as the log's default).
+const PREFAULT_AHEAD: u64 = 4 << 20;
 
 /// Writes a standalone segment (compaction output) at `path` (written as a temp file,
 /// synced and renamed by `finish`). Records keep caller-given sequence numbers.
@@ -28,6 +32,9 @@ pub struct SegmentWriter {
     pos: u64,
     /// (first, highest) sequence numbers appended; (0, 0) while empty.
     seq_bounds: (u64, u64),
+    /// Keeps the pages ahead of `pos` faulted in (see `prefault.rs`); `None` if no
+    /// thread could be started.
+    prefault: Option<Prefaulter>,
 }
 
 impl std::fmt::Debug for SegmentWriter {
@@ -65,6 +72,10 @@ impl SegmentWriter {
             .take_writer()
             .expect("a fresh writable mapping has no writer yet");
         writer.publish(SEGMENT_HEADER_LEN);
+        let mut prefault = Prefaulter::start(PREFAULT_AHEAD);
+        if let Some(prefault) = &mut prefault {
+            prefault.request(writer.map(), SEGMENT_HEADER_LEN);
+        }
         Ok(SegmentWriter {
             path: path.to_path_buf(),
             temp,
@@ -72,6 +83,7 @@ impl SegmentWriter {
             writer: Some(writer),
             pos: SEGMENT_HEADER_LEN,
             seq_bounds: (0, 0),
+            prefault,
         })
     }
 
@@ -114,6 +126,9 @@ impl SegmentWriter {
         writer.write(offset, &[&header, head, body, &ZERO_PAD[..pad]]);
         self.pos += stored;
         writer.publish(self.pos);
+        if let Some(prefault) = &mut self.prefault {
+            prefault.request(writer.map(), self.pos);
+        }
         if offset == SEGMENT_HEADER_LEN {
             self.seq_bounds.0 = seq.0;
         }
@@ -124,6 +139,8 @@ impl SegmentWriter {
     /// Sync, rename into place, fsync the directory, and hand back the mapping (still the
     /// one written through; nothing writes it any more).
     pub fn finish(mut self) -> Result<Arc<Segment>> {
+        // Stop the prefault thread first: nothing is appended any more.
+        self.prefault = None;
         let writer = self
             .writer
             .take()
