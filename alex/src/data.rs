@@ -245,6 +245,18 @@ impl<V: Copy> DataNode<V> {
         }
     }
 
+    /// [`DataNode::prefetch_slot`] plus the bitmap line an insert of `key` updates.
+    #[inline(always)]
+    pub fn prefetch_for_write(&self, key: i64) {
+        let cap = self.keys.len();
+        if cap > 0 {
+            let predicted = self.model.predict(key, cap);
+            prefetch(&self.keys, predicted);
+            prefetch(&self.vals, predicted);
+            prefetch(&self.bitmap, predicted >> 6);
+        }
+    }
+
     /// Finds `key` or where it would go.
     pub fn locate(&self, key: i64) -> Locate {
         let cap = self.keys.len();

@@ -382,6 +382,10 @@ impl AlexStorage {
             self.check_value_len(*key, value.len())?;
         }
         let receipt = if let [(key, value)] = items {
+            // Start the index's cache miss now; it completes while the log append runs.
+            if let Some(state) = self.keyspaces.get(keyspace) {
+                state.index.prefetch(*key);
+            }
             let head = codec::encode_head(keyspace, *key);
             self.writer()?.commit(&[Entry {
                 tag: TAG_PUT,
