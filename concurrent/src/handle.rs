@@ -196,21 +196,35 @@ impl ConcurrentAlexStorage {
         outcome
     }
 
+    /// A point read under the shared lock, metered: the metrics are finished *before*
+    /// the lock is released, not after.
+    ///
+    /// Why: releasing the lock is a locked instruction, which cannot complete before the
+    /// read's cache misses are served. Metering after it made every `get` wait for that,
+    /// and the next `get` could no longer start its own misses while this one's were in
+    /// flight: at 1M keys a metered `get_with` took ~510 ns against ~260 ns unmetered;
+    /// finished under the lock it takes ~260 ns (examples probe, one thread).
+    #[inline]
+    fn measured_read<T>(&self, read: impl FnOnce(&AlexStorage) -> Result<T>) -> Result<T> {
+        let timer = self.shared.metrics.start(OpKind::Get);
+        let guard = self.shared.storage.read();
+        let outcome = read(&guard);
+        self.shared.metrics.finish(timer, &outcome);
+        drop(guard);
+        outcome
+    }
+
     // ----- reads (shared lock) ---------------------------------------------------------
 
     /// The value of `key` (default keyspace), copied.
     pub fn get(&self, key: i64) -> Result<Option<Vec<u8>>> {
-        self.measured(OpKind::Get, || {
-            Ok(self.shared.storage.read().get(key)?.map(<[u8]>::to_vec))
-        })
+        self.measured_read(|storage| Ok(storage.get(key)?.map(<[u8]>::to_vec)))
     }
 
     /// Hand the value of `key` to `f` without copying; `f` runs under the shared lock,
     /// so keep it short.
     pub fn get_with<R>(&self, key: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
-        self.measured(OpKind::Get, || {
-            Ok(self.shared.storage.read().get(key)?.map(f))
-        })
+        self.measured_read(|storage| Ok(storage.get(key)?.map(f)))
     }
 
     /// The values of `keys` (default keyspace), copied, in the order asked: like a `get`
@@ -254,14 +268,7 @@ impl ConcurrentAlexStorage {
 
     /// The value of `key` in `keyspace`, copied.
     pub fn get_in(&self, keyspace: &Keyspace, key: i64) -> Result<Option<Vec<u8>>> {
-        self.measured(OpKind::Get, || {
-            Ok(self
-                .shared
-                .storage
-                .read()
-                .get_in(keyspace, key)?
-                .map(<[u8]>::to_vec))
-        })
+        self.measured_read(|storage| Ok(storage.get_in(keyspace, key)?.map(<[u8]>::to_vec)))
     }
 
     /// `get_with` in `keyspace`.
@@ -271,9 +278,7 @@ impl ConcurrentAlexStorage {
         key: i64,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<Option<R>> {
-        self.measured(OpKind::Get, || {
-            Ok(self.shared.storage.read().get_in(keyspace, key)?.map(f))
-        })
+        self.measured_read(|storage| Ok(storage.get_in(keyspace, key)?.map(f)))
     }
 
     /// Up to `limit` keys and values of `range` (default keyspace), in key order.
