@@ -11,7 +11,7 @@ use crate::cli::error::{CliError, CliResult};
 use crate::cli::histogram::{Latency, LatencySummary};
 use crate::cli::progress::Progress;
 use crate::cli::store::{EngineKind, KvStore, SyncSetting, open_store};
-use crate::cli::workload::runner::{Outcome, RunStats, Status, run_threads};
+use crate::cli::workload::runner::{Outcome, RunStats, Status, Timing, run_threads_timed};
 use crate::cli::workload::{make_value, value_matches};
 use indicatif::ProgressBar;
 use rand::Rng;
@@ -223,6 +223,12 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
     let options = bench.options;
     let num = options.num;
     let show = bench.show_progress;
+    // As LevelDB's db_bench: the clock is read per operation only for `--histogram`.
+    let timing = if options.histogram {
+        Timing::EveryOp
+    } else {
+        Timing::WallOnly
+    };
     let entry_bytes = KEY_BYTES + options.value_size as u64;
     let label = name.to_string();
     let fail = |error| CliError::store(format!("benchmark {name}"), error);
@@ -253,6 +259,7 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
                 threads: 1,
                 value_size: options.value_size,
                 seed,
+                timing,
             };
             let stats = fill(&work, sequential, progress.bar())?;
             progress.finish();
@@ -284,6 +291,7 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
                 threads: options.threads,
                 value_size: options.value_size,
                 seed,
+                timing,
             };
             let stats = if batched {
                 multi_read_random(&work, progress.bar())?
@@ -305,7 +313,7 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
             let progress = Progress::start(show, Some(chunks), label);
             let keys_read = AtomicU64::new(0);
             let bytes_read = AtomicU64::new(0);
-            let stats = run_threads(1, chunks, seed, progress.bar(), |_| {
+            let stats = run_threads_timed(timing, 1, chunks, seed, progress.bar(), |_| {
                 let mut next = Some(i64::MIN);
                 let (keys_read, bytes_read) = (&keys_read, &bytes_read);
                 move |_rng: &mut StdRng| {
@@ -352,8 +360,13 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
                     }
                     Ok(())
                 });
-                let readers =
-                    run_threads(options.threads, options.reads, seed, progress.bar(), |_| {
+                let readers = run_threads_timed(
+                    timing,
+                    options.threads,
+                    options.reads,
+                    seed,
+                    progress.bar(),
+                    |_| {
                         let mut buffer = Vec::new();
                         move |rng: &mut StdRng| {
                             let key = rng.gen_range(0..num as i64);
@@ -367,7 +380,8 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
                             };
                             Ok(Outcome::new(0, status))
                         }
-                    });
+                    },
+                );
                 done.store(true, Ordering::Relaxed);
                 let written = writer.join().unwrap_or_else(|_| {
                     Err(CliError::Other("the writer thread panicked".to_string()))
@@ -389,7 +403,7 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
             let store = bench.existing()?;
             let sequential = name == "deleteseq";
             let progress = Progress::start(show, Some(num), label);
-            let stats = run_threads(1, num, seed, progress.bar(), |_| {
+            let stats = run_threads_timed(timing, 1, num, seed, progress.bar(), |_| {
                 let mut next: i64 = 0;
                 move |rng: &mut StdRng| {
                     let key = if sequential {
@@ -487,6 +501,7 @@ struct Work<'a> {
     threads: usize,
     value_size: usize,
     seed: u64,
+    timing: Timing,
 }
 
 /// `fillseq`/`fillrandom`/`overwrite`: one `put` per operation (sequential keys count
@@ -494,7 +509,7 @@ struct Work<'a> {
 fn fill(work: &Work<'_>, sequential: bool, bar: &ProgressBar) -> CliResult<RunStats> {
     let (store, num, value_size) = (work.store, work.num, work.value_size);
     let fail = |error| CliError::store(format!("benchmark {}", work.name), error);
-    run_threads(work.threads, work.ops, work.seed, bar, |_| {
+    run_threads_timed(work.timing, work.threads, work.ops, work.seed, bar, |_| {
         let mut next: i64 = 0;
         let mut value = Vec::with_capacity(value_size);
         move |rng: &mut StdRng| {
@@ -515,7 +530,7 @@ fn fill(work: &Work<'_>, sequential: bool, bar: &ProgressBar) -> CliResult<RunSt
 fn read_random(work: &Work<'_>, missing: bool, bar: &ProgressBar) -> CliResult<RunStats> {
     let (store, num) = (work.store, work.num);
     let fail = |error| CliError::store(format!("benchmark {}", work.name), error);
-    run_threads(work.threads, work.ops, work.seed, bar, |_| {
+    run_threads_timed(work.timing, work.threads, work.ops, work.seed, bar, |_| {
         let mut buffer = Vec::new();
         move |rng: &mut StdRng| {
             let key = rng.gen_range(0..num as i64) + if missing { num as i64 } else { 0 };
@@ -538,7 +553,7 @@ fn multi_read_random(work: &Work<'_>, bar: &ProgressBar) -> CliResult<RunStats> 
     let fail = |error| CliError::store(format!("benchmark {}", work.name), error);
     let calls = work.ops.div_ceil(MULTIREAD_BATCH as u64);
     let found = AtomicU64::new(0);
-    let mut stats = run_threads(work.threads, calls, work.seed, bar, |_| {
+    let mut stats = run_threads_timed(work.timing, work.threads, calls, work.seed, bar, |_| {
         let mut keys = vec![0i64; MULTIREAD_BATCH];
         let found = &found;
         move |rng: &mut StdRng| {
@@ -593,6 +608,7 @@ pub fn run_on_store(
         threads,
         value_size,
         seed,
+        timing: Timing::WallOnly,
     };
     let bar = ProgressBar::hidden();
     let stats = match name {
@@ -684,5 +700,35 @@ mod tests {
         assert!(by_name("readseq").ops > 1000, "{:?}", by_name("readseq"));
         assert!(lines[0].starts_with("fillseq      :"), "{}", lines[0]);
         assert!(lines[0].contains("MB/s") && lines[0].contains("Microseconds per op"));
+        // With --histogram every operation is timed.
+        let readrandom = by_name("readrandom");
+        assert_eq!(readrandom.latency.count, readrandom.ops);
+    }
+
+    /// Without `--histogram`, as in LevelDB's db_bench, no operation is timed: the
+    /// histograms stay empty and micros/op comes from the wall time alone.
+    #[test]
+    fn without_histogram_operations_are_not_timed() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = DbBenchOptions {
+            benchmarks: vec!["fillrandom".into(), "readrandom".into()],
+            num: 2000,
+            reads: 2000,
+            value_size: 100,
+            threads: 2,
+            histogram: false,
+            seed: 302,
+            engine: EngineKind::Btree,
+        };
+        let results = run(dir.path(), &options, false, |_| {}).unwrap();
+        for result in &results {
+            assert!(result.ops > 0 && result.micros_per_op > 0.0, "{result:?}");
+            assert_eq!(result.latency.count, 0, "{result:?}");
+            assert!(!render(result, false).contains("Microseconds per op"));
+        }
+        let store = crate::cli::store::BTreeStore::default();
+        run_on_store(&store, "fillrandom", 500, 1000, 1, 100, 7).unwrap();
+        let read = run_on_store(&store, "readrandom", 500, 1000, 1, 100, 8).unwrap();
+        assert_eq!((read.ops, read.latency.summary().count), (1000, 0));
     }
 }
