@@ -237,23 +237,25 @@ impl<V: Copy> DataNode<V> {
     /// batched lookups; changes nothing).
     #[inline(always)]
     pub fn prefetch_slot(&self, key: i64) {
-        let cap = self.keys.len();
-        if cap > 0 {
-            let predicted = self.model.predict(key, cap);
-            prefetch(&self.keys, predicted);
-            prefetch(&self.vals, predicted);
-        }
+        self.prefetch_lines(key, false);
     }
 
     /// [`DataNode::prefetch_slot`] plus the bitmap line an insert of `key` updates.
     #[inline(always)]
     pub fn prefetch_for_write(&self, key: i64) {
+        self.prefetch_lines(key, true);
+    }
+
+    #[inline(always)]
+    fn prefetch_lines(&self, key: i64, bitmap: bool) {
         let cap = self.keys.len();
         if cap > 0 {
             let predicted = self.model.predict(key, cap);
             prefetch(&self.keys, predicted);
             prefetch(&self.vals, predicted);
-            prefetch(&self.bitmap, predicted >> 6);
+            if bitmap {
+                prefetch(&self.bitmap, predicted >> 6);
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use crate::cli::report::PhaseReport;
 use crate::cli::store::KvStore;
 use crate::cli::workload::generators::ScrambledZipfian;
 use crate::cli::workload::keys::Population;
-use crate::cli::workload::runner::{Outcome, RunStats, Status, run_threads};
+use crate::cli::workload::runner::{Outcome, RunStats, Status, Timing, run_threads};
 use crate::cli::workload::{make_value, value_matches};
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -243,33 +243,40 @@ fn load(
 ) -> CliResult<RunStats> {
     let chunks: Vec<&[i64]> = keys.chunks(batch).collect();
     let progress = Progress::start(show_progress, Some(chunks.len() as u64), label.to_string());
-    let stats = run_threads(1, chunks.len() as u64, seed, progress.bar(), |_| {
-        let chunks = &chunks;
-        let mut next = 0usize;
-        let mut values: Vec<Vec<u8>> = Vec::new();
-        move |_rng: &mut StdRng| {
-            let chunk = chunks[next];
-            next += 1;
-            if let [key] = chunk {
-                let mut value = values.pop().unwrap_or_default();
-                make_value(*key, 0, value_size, &mut value);
-                store.put(*key, &value).map_err(store_error(label))?;
-                values.push(value);
-            } else {
-                values.resize_with(chunk.len(), Vec::new);
-                for (key, value) in chunk.iter().zip(values.iter_mut()) {
-                    make_value(*key, 0, value_size, value);
+    let stats = run_threads(
+        Timing::EveryOp,
+        1,
+        chunks.len() as u64,
+        seed,
+        progress.bar(),
+        |_| {
+            let chunks = &chunks;
+            let mut next = 0usize;
+            let mut values: Vec<Vec<u8>> = Vec::new();
+            move |_rng: &mut StdRng| {
+                let chunk = chunks[next];
+                next += 1;
+                if let [key] = chunk {
+                    let mut value = values.pop().unwrap_or_default();
+                    make_value(*key, 0, value_size, &mut value);
+                    store.put(*key, &value).map_err(store_error(label))?;
+                    values.push(value);
+                } else {
+                    values.resize_with(chunk.len(), Vec::new);
+                    for (key, value) in chunk.iter().zip(values.iter_mut()) {
+                        make_value(*key, 0, value_size, value);
+                    }
+                    let items: Vec<(i64, &[u8])> = chunk
+                        .iter()
+                        .copied()
+                        .zip(values.iter().map(Vec::as_slice))
+                        .collect();
+                    store.put_batch(&items).map_err(store_error(label))?;
                 }
-                let items: Vec<(i64, &[u8])> = chunk
-                    .iter()
-                    .copied()
-                    .zip(values.iter().map(Vec::as_slice))
-                    .collect();
-                store.put_batch(&items).map_err(store_error(label))?;
+                Ok(Outcome::new(KIND_WRITE, Status::Done))
             }
-            Ok(Outcome::new(KIND_WRITE, Status::Done))
-        }
-    })?;
+        },
+    )?;
     progress.finish();
     Ok(stats)
 }
@@ -357,37 +364,44 @@ fn access(
     let calls = ops.div_ceil(batch as u64);
     let progress = Progress::start(ctx.show_progress, Some(calls), label.to_string());
     let batch_hits = AtomicU64::new(0);
-    let mut stats = run_threads(threads, calls, seed, progress.bar(), |_| {
-        let mut picker = KeyPicker::new(population, mix);
-        let mut buffer = Vec::with_capacity(value_size);
-        let mut keys = Vec::with_capacity(batch);
-        let batch_hits = &batch_hits;
-        move |rng: &mut StdRng| {
-            if batch > 1 {
-                let (status, hits) = batched_read(store, &mut picker, &mut keys, batch, rng)
-                    .map_err(store_error(label))?;
-                batch_hits.fetch_add(hits, Ordering::Relaxed);
-                return Ok(Outcome::new(KIND_READ, status));
-            }
-            let is_read = mix.read_fraction >= 1.0 || rng.r#gen::<f64>() < mix.read_fraction;
-            if is_read {
-                let (key, wants_miss) = picker.read(rng);
-                let found = store.get(key, &mut buffer).map_err(store_error(label))?;
-                let status = read_status(key, wants_miss, found.then_some(&buffer[..]));
-                Ok(Outcome::new(KIND_READ, status))
-            } else {
-                if population.live.is_empty() {
-                    return Err(CliError::Usage(format!(
-                        "phase {label}: nothing to overwrite (load keys first)"
-                    )));
+    let mut stats = run_threads(
+        Timing::EveryOp,
+        threads,
+        calls,
+        seed,
+        progress.bar(),
+        |_| {
+            let mut picker = KeyPicker::new(population, mix);
+            let mut buffer = Vec::with_capacity(value_size);
+            let mut keys = Vec::with_capacity(batch);
+            let batch_hits = &batch_hits;
+            move |rng: &mut StdRng| {
+                if batch > 1 {
+                    let (status, hits) = batched_read(store, &mut picker, &mut keys, batch, rng)
+                        .map_err(store_error(label))?;
+                    batch_hits.fetch_add(hits, Ordering::Relaxed);
+                    return Ok(Outcome::new(KIND_READ, status));
                 }
-                let key = picker.live(rng);
-                make_value(key, mix.version, value_size, &mut buffer);
-                store.put(key, &buffer).map_err(store_error(label))?;
-                Ok(Outcome::new(KIND_WRITE, Status::Done))
+                let is_read = mix.read_fraction >= 1.0 || rng.r#gen::<f64>() < mix.read_fraction;
+                if is_read {
+                    let (key, wants_miss) = picker.read(rng);
+                    let found = store.get(key, &mut buffer).map_err(store_error(label))?;
+                    let status = read_status(key, wants_miss, found.then_some(&buffer[..]));
+                    Ok(Outcome::new(KIND_READ, status))
+                } else {
+                    if population.live.is_empty() {
+                        return Err(CliError::Usage(format!(
+                            "phase {label}: nothing to overwrite (load keys first)"
+                        )));
+                    }
+                    let key = picker.live(rng);
+                    make_value(key, mix.version, value_size, &mut buffer);
+                    store.put(key, &buffer).map_err(store_error(label))?;
+                    Ok(Outcome::new(KIND_WRITE, Status::Done))
+                }
             }
-        }
-    })?;
+        },
+    )?;
     progress.finish();
     if batch > 1 {
         stats.ops = calls * batch as u64;
@@ -432,20 +446,27 @@ fn delete(
     label: &str,
 ) -> CliResult<RunStats> {
     let progress = Progress::start(show_progress, Some(victims.len() as u64), label.to_string());
-    let stats = run_threads(1, victims.len() as u64, seed, progress.bar(), |_| {
-        let mut next = 0usize;
-        move |_rng: &mut StdRng| {
-            let key = victims[next];
-            next += 1;
-            let existed = store.delete(key).map_err(store_error(label))?;
-            let status = if existed {
-                Status::Done
-            } else {
-                Status::Anomaly(format!("deleting live key {key} found nothing"))
-            };
-            Ok(Outcome::new(KIND_WRITE, status))
-        }
-    })?;
+    let stats = run_threads(
+        Timing::EveryOp,
+        1,
+        victims.len() as u64,
+        seed,
+        progress.bar(),
+        |_| {
+            let mut next = 0usize;
+            move |_rng: &mut StdRng| {
+                let key = victims[next];
+                next += 1;
+                let existed = store.delete(key).map_err(store_error(label))?;
+                let status = if existed {
+                    Status::Done
+                } else {
+                    Status::Anomaly(format!("deleting live key {key} found nothing"))
+                };
+                Ok(Outcome::new(KIND_WRITE, status))
+            }
+        },
+    )?;
     progress.finish();
     Ok(stats)
 }
@@ -466,7 +487,7 @@ fn scan(
         )));
     }
     let progress = Progress::start(ctx.show_progress, Some(ops), label.to_string());
-    let stats = run_threads(threads, ops, seed, progress.bar(), |_| {
+    let stats = run_threads(Timing::EveryOp, threads, ops, seed, progress.bar(), |_| {
         move |rng: &mut StdRng| {
             let start = live[rng.gen_range(0..live.len())];
             let mut previous: Option<i64> = None;

@@ -11,7 +11,7 @@ use crate::cli::error::{CliError, CliResult};
 use crate::cli::histogram::{Latency, LatencySummary};
 use crate::cli::progress::Progress;
 use crate::cli::store::{EngineKind, KvStore, SyncSetting, open_store};
-use crate::cli::workload::runner::{Outcome, RunStats, Status, Timing, run_threads_timed};
+use crate::cli::workload::runner::{Outcome, RunStats, Status, Timing, run_threads};
 use crate::cli::workload::{make_value, value_matches};
 use indicatif::ProgressBar;
 use rand::Rng;
@@ -313,7 +313,7 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
             let progress = Progress::start(show, Some(chunks), label);
             let keys_read = AtomicU64::new(0);
             let bytes_read = AtomicU64::new(0);
-            let stats = run_threads_timed(timing, 1, chunks, seed, progress.bar(), |_| {
+            let stats = run_threads(timing, 1, chunks, seed, progress.bar(), |_| {
                 let mut next = Some(i64::MIN);
                 let (keys_read, bytes_read) = (&keys_read, &bytes_read);
                 move |_rng: &mut StdRng| {
@@ -360,7 +360,7 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
                     }
                     Ok(())
                 });
-                let readers = run_threads_timed(
+                let readers = run_threads(
                     timing,
                     options.threads,
                     options.reads,
@@ -403,7 +403,7 @@ fn run_one(bench: &mut Bench<'_>, name: &str, seed: u64) -> CliResult<BenchResul
             let store = bench.existing()?;
             let sequential = name == "deleteseq";
             let progress = Progress::start(show, Some(num), label);
-            let stats = run_threads_timed(timing, 1, num, seed, progress.bar(), |_| {
+            let stats = run_threads(timing, 1, num, seed, progress.bar(), |_| {
                 let mut next: i64 = 0;
                 move |rng: &mut StdRng| {
                     let key = if sequential {
@@ -509,7 +509,7 @@ struct Work<'a> {
 fn fill(work: &Work<'_>, sequential: bool, bar: &ProgressBar) -> CliResult<RunStats> {
     let (store, num, value_size) = (work.store, work.num, work.value_size);
     let fail = |error| CliError::store(format!("benchmark {}", work.name), error);
-    run_threads_timed(work.timing, work.threads, work.ops, work.seed, bar, |_| {
+    run_threads(work.timing, work.threads, work.ops, work.seed, bar, |_| {
         let mut next: i64 = 0;
         let mut value = Vec::with_capacity(value_size);
         move |rng: &mut StdRng| {
@@ -530,7 +530,7 @@ fn fill(work: &Work<'_>, sequential: bool, bar: &ProgressBar) -> CliResult<RunSt
 fn read_random(work: &Work<'_>, missing: bool, bar: &ProgressBar) -> CliResult<RunStats> {
     let (store, num) = (work.store, work.num);
     let fail = |error| CliError::store(format!("benchmark {}", work.name), error);
-    run_threads_timed(work.timing, work.threads, work.ops, work.seed, bar, |_| {
+    run_threads(work.timing, work.threads, work.ops, work.seed, bar, |_| {
         let mut buffer = Vec::new();
         move |rng: &mut StdRng| {
             let key = rng.gen_range(0..num as i64) + if missing { num as i64 } else { 0 };
@@ -553,7 +553,7 @@ fn multi_read_random(work: &Work<'_>, bar: &ProgressBar) -> CliResult<RunStats> 
     let fail = |error| CliError::store(format!("benchmark {}", work.name), error);
     let calls = work.ops.div_ceil(MULTIREAD_BATCH as u64);
     let found = AtomicU64::new(0);
-    let mut stats = run_threads_timed(work.timing, work.threads, calls, work.seed, bar, |_| {
+    let mut stats = run_threads(work.timing, work.threads, calls, work.seed, bar, |_| {
         let mut keys = vec![0i64; MULTIREAD_BATCH];
         let found = &found;
         move |rng: &mut StdRng| {

@@ -107,27 +107,11 @@ pub enum Timing {
     WallOnly,
 }
 
-/// Run `total_ops` operations split over `threads` threads, every one timed
-/// ([`Timing::EveryOp`]; see [`run_threads_timed`]).
-pub fn run_threads<M, W>(
-    threads: usize,
-    total_ops: u64,
-    seed: u64,
-    bar: &ProgressBar,
-    make_worker: M,
-) -> CliResult<RunStats>
-where
-    M: Fn(usize) -> W + Sync,
-    W: FnMut(&mut StdRng) -> CliResult<Outcome>,
-{
-    run_threads_timed(Timing::EveryOp, threads, total_ops, seed, bar, make_worker)
-}
-
 /// Run `total_ops` operations split over `threads` threads. `make_worker(thread)` builds
 /// a thread's worker; the worker is called once per operation with the thread's RNG
 /// (seeded from `seed` and the thread number). The first error stops the run. With
 /// [`Timing::WallOnly`] the latency histograms stay empty.
-pub fn run_threads_timed<M, W>(
+pub fn run_threads<M, W>(
     timing: Timing,
     threads: usize,
     total_ops: u64,
@@ -228,7 +212,7 @@ mod tests {
     #[test]
     fn splits_ops_and_merges_counts() {
         let bar = ProgressBar::hidden();
-        let stats = run_threads(3, 1000, 9, &bar, |thread| {
+        let stats = run_threads(Timing::EveryOp, 3, 1000, 9, &bar, |thread| {
             let mut count = 0u64;
             move |_rng: &mut StdRng| {
                 count += 1;

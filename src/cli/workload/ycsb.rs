@@ -23,7 +23,7 @@ use crate::cli::store::KvStore;
 use crate::cli::workload::generators::{
     AcknowledgedCounter, ScrambledZipfian, SkewedLatest, fnv_hash64,
 };
-use crate::cli::workload::runner::{Outcome, Status, run_threads};
+use crate::cli::workload::runner::{Outcome, Status, Timing, run_threads};
 use crate::cli::workload::{make_value, value_matches};
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -200,6 +200,7 @@ pub fn run(
     let label = format!("ycsb {:?}", options.workload).to_lowercase();
     let progress = Progress::start(show_progress, Some(options.ops), label.clone());
     let stats = run_threads(
+        Timing::EveryOp,
         options.threads,
         options.ops,
         options.seed,
