@@ -38,15 +38,18 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 
 use crate::wal::Shared;
 use crate::{Error, FaultPoint, Location, Publish, PublishedBatch, Result, Seq, SyncMode};
 
-/// The longest a sync leader waits for the last group's committers to append again.
-const GATHER_MAX: std::time::Duration = std::time::Duration::from_micros(50);
+/// A gathering leader waits at most as long as the last sync took, but never less than
+/// this (so a fast sync still leaves time for woken committers to come back)...
+const GATHER_MIN: Duration = Duration::from_micros(50);
+/// ...and never more than this (a slow disk's sync does not hold a group back longer).
+const GATHER_CAP: Duration = Duration::from_millis(1);
 
 /// Sync statistics, behind the `sync_lock` mutex (taken by leaders after their sync and by
 /// `Wal::stats`, never while waiting).
@@ -83,6 +86,11 @@ pub(crate) struct PendingBatch {
 
 /// Queue of batches waiting to be published, in log order (pushed under the append lock).
 pub(crate) type PublishQueue = VecDeque<PendingBatch>;
+
+/// How long a gathering leader may wait, given the last sync's duration.
+fn gather_bound(last_sync_ns: u64) -> Duration {
+    Duration::from_nanos(last_sync_ns).clamp(GATHER_MIN, GATHER_CAP)
+}
 
 impl Shared {
     /// Block until everything up to `target` is durable, leading a sync if needed. A
@@ -205,7 +213,10 @@ impl Shared {
                 self.check_poison()?;
             }
         }
-        let latency_us = started.elapsed().as_micros() as u64;
+        let latency = started.elapsed();
+        self.last_sync_ns
+            .store(latency.as_nanos() as u64, Ordering::Relaxed);
+        let latency_us = latency.as_micros() as u64;
         self.durable_seq
             .fetch_max(capture.upto_seq, Ordering::AcqRel);
         Ok(Synced {
@@ -217,16 +228,23 @@ impl Shared {
     /// If the last group had several batches, give their committers — just woken by the
     /// last leader, and on their way back with their next batch — a moment to append
     /// before capturing, so the group does not shrink to whoever was fastest: yield the
-    /// CPU until as many batches wait as the last group had, for at most [`GATHER_MAX`].
-    /// A lone committer (last group of one) never waits.
+    /// CPU until as many batches wait as the last group had, for at most as long as the
+    /// last sync took (within [`GATHER_MIN`]..[`GATHER_CAP`]). A lone committer (last
+    /// group of one) never waits.
+    ///
+    /// Why the last sync's duration: the wait is paid once per group and buys up to the
+    /// whole group's share of one sync, so waiting as long as a sync at most costs a
+    /// committer at most one more sync's worth of latency, on any disk. A fixed 50 µs
+    /// bound let 8 committers on 2 cores settle into groups of ~5 (a sync of 150–220 µs
+    /// here; woken committers need ~70 µs to all append again); see docs/wal.md.
     fn gather(&self) {
         let wanted = self.last_group_batches.load(Ordering::Relaxed);
         if wanted <= 1 {
             return;
         }
+        let bound = gather_bound(self.last_sync_ns.load(Ordering::Relaxed));
         let started = Instant::now();
-        while self.uncaptured_batches.load(Ordering::Relaxed) < wanted
-            && started.elapsed() < GATHER_MAX
+        while self.uncaptured_batches.load(Ordering::Relaxed) < wanted && started.elapsed() < bound
         {
             std::thread::yield_now();
         }
@@ -282,5 +300,22 @@ impl Shared {
         let before = self.published_upto.swap(last, Ordering::AcqRel);
         assert!(last > before, "groups are published in log order");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathering_waits_about_one_sync_within_its_bounds() {
+        // No sync yet, or a sync faster than a committer's way back: the floor.
+        assert_eq!(gather_bound(0), GATHER_MIN);
+        assert_eq!(gather_bound(10_000), GATHER_MIN);
+        // A typical sync here: as long as it took.
+        assert_eq!(gather_bound(150_000), Duration::from_micros(150));
+        // A stalled disk does not hold a group back longer than the cap.
+        assert_eq!(gather_bound(40_000_000), GATHER_CAP);
+        assert_eq!(gather_bound(u64::MAX), GATHER_CAP);
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub uncaptured_batches: AtomicU64,
     /// Batches in the last captured group.
     pub last_group_batches: AtomicU64,
+    /// How long the last sync took, in nanoseconds (bounds a leader's gathering).
+    pub last_sync_ns: AtomicU64,
     /// Serializes publishers.
     pub publish_lock: Mutex<()>,
     /// Every queued batch with `last_seq <= published_upto` has been published.
@@ -266,6 +268,7 @@ impl Wal {
             publish_queue: Mutex::new(PublishQueue::new()),
             uncaptured_batches: AtomicU64::new(0),
             last_group_batches: AtomicU64::new(0),
+            last_sync_ns: AtomicU64::new(0),
             publish_lock: Mutex::new(()),
             published_upto: AtomicU64::new(last_seq),
             commits_since_sync: AtomicU64::new(0),
