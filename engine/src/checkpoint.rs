@@ -1,12 +1,12 @@
-//! Durability of an `AlexStorage`: `sync`, checkpoints (encode the index snapshot under
-//! a shared borrow, write it and the MANIFEST with no lock, adopt the MANIFEST) and
-//! `close`. A snapshot never points at unsynced log bytes: the log is synced first.
+//! Durability of an `AlexStorage`: `sync`, checkpoints (encode the index snapshot into
+//! its temporary file under a shared borrow, sync it and write the MANIFEST with no lock,
+//! adopt the MANIFEST) and `close`. A snapshot never points at unsynced log bytes: the log is synced first.
 
-use crate::Result;
 use crate::codec::KeyspaceId;
-use crate::layout;
+use crate::layout::{self, TempFile};
 use crate::manifest::Manifest;
 use crate::storage::{AccessMode, AlexStorage};
+use crate::{Error, Result};
 use std::path::PathBuf;
 
 impl AlexStorage {
@@ -27,7 +27,8 @@ impl AlexStorage {
     }
 
     /// Checkpoint phase 1 (`&self`: in the concurrent wrapper, under the shared lock):
-    /// encode the indexes and prepare the next MANIFEST. Only one checkpoint, compaction
+    /// encode the indexes into the snapshot's temporary file (through the page cache, a
+    /// mebibyte at a time; no sync) and prepare the next MANIFEST. Only one checkpoint, compaction
     /// or keyspace creation may be in progress at a time.
     pub fn begin_checkpoint(&self) -> Result<PendingCheckpoint> {
         self.begin_checkpoint_with(|_| {})
@@ -45,10 +46,17 @@ impl AlexStorage {
             .iter()
             .map(|state| (state.handle.id, &state.index))
             .collect();
-        let body = crate::snapshot::encode(covered_seq, &self.segments.live_table(), &indexes);
         let mut manifest = self.manifest.clone();
         edit(&mut manifest);
         let number = manifest.next_snapshot_number;
+        let mut snapshot = TempFile::create(&layout::snapshot_path(&self.dir, number))?;
+        crate::snapshot::encode_to(
+            &mut snapshot.file,
+            covered_seq,
+            &self.segments.live_table(),
+            &indexes,
+        )
+        .map_err(|e| Error::io(&snapshot.path, e))?;
         let previous = manifest.snapshot.map(|snapshot| snapshot.number);
         manifest.snapshot = Some(crate::manifest::SnapshotRef {
             number,
@@ -57,7 +65,7 @@ impl AlexStorage {
         manifest.next_snapshot_number = number + 1;
         Ok(PendingCheckpoint {
             dir: self.dir.clone(),
-            body,
+            snapshot,
             manifest,
             previous,
         })
@@ -79,12 +87,13 @@ impl AlexStorage {
     }
 }
 
-/// A checkpoint whose snapshot is encoded but not yet written (see
-/// [`AlexStorage::begin_checkpoint`]).
+/// A checkpoint whose snapshot is written but not yet durable nor named by the MANIFEST
+/// (see [`AlexStorage::begin_checkpoint`]).
 #[derive(Debug)]
 pub struct PendingCheckpoint {
     dir: PathBuf,
-    body: Vec<u8>,
+    /// The snapshot, written to its temporary file.
+    snapshot: TempFile,
     manifest: Manifest,
     previous: Option<u64>,
 }
@@ -97,18 +106,11 @@ pub struct WrittenCheckpoint {
 }
 
 impl PendingCheckpoint {
-    /// Checkpoint phase 2 (no lock needed): write the snapshot, commit the MANIFEST
-    /// naming it, remove the previous snapshot. The log must be durable up to the
-    /// covered sequence number before this is called.
+    /// Checkpoint phase 2 (no lock needed): make the snapshot durable under its name,
+    /// commit the MANIFEST naming it, remove the previous snapshot. The log must be
+    /// durable up to the covered sequence number before this is called.
     pub fn write(self) -> Result<WrittenCheckpoint> {
-        let snapshot = self
-            .manifest
-            .snapshot
-            .expect("begin_checkpoint always names the new snapshot");
-        crate::snapshot::write(
-            &layout::snapshot_path(&self.dir, snapshot.number),
-            self.body,
-        )?;
+        self.snapshot.commit()?;
         self.manifest.store(&self.dir)?;
         if let Some(previous) = self.previous {
             layout::remove_if_exists(&layout::snapshot_path(&self.dir, previous))?;

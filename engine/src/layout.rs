@@ -96,18 +96,60 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Replace `path` with `bytes` atomically: a crash leaves either the old or the new file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(TEMP_SUFFIX);
-    let temp = PathBuf::from(temp);
-    let mut file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
-    file.write_all(bytes).map_err(|e| Error::io(&temp, e))?;
-    file.sync_all().map_err(|e| Error::io(&temp, e))?;
-    drop(file);
-    std::fs::rename(&temp, path).map_err(|e| Error::io(path, e))?;
-    sync_dir(
-        path.parent()
-            .expect("a data file always has its directory as parent"),
-    )
+    let mut temp = TempFile::create(path)?;
+    temp.file
+        .write_all(bytes)
+        .map_err(|e| Error::io(&temp.path, e))?;
+    temp.commit()
+}
+
+/// A file written beside its final path (`<path>.tmp`) and then renamed over it: a crash
+/// leaves either the old or the new file, never a part. Dropped uncommitted, it removes
+/// itself (and a crash's leftover is removed by the next open).
+#[derive(Debug)]
+pub struct TempFile {
+    pub file: File,
+    pub path: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl TempFile {
+    /// Create (or truncate) the temporary file for `target`.
+    pub fn create(target: &Path) -> Result<TempFile> {
+        let mut temp = target.as_os_str().to_owned();
+        temp.push(TEMP_SUFFIX);
+        let path = PathBuf::from(temp);
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(TempFile {
+            file,
+            path,
+            target: target.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    /// Make the contents durable, rename the file over its target and make the rename
+    /// durable.
+    pub fn commit(mut self) -> Result<()> {
+        self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        std::fs::rename(&self.path, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        self.committed = true;
+        sync_dir(
+            self.target
+                .parent()
+                .expect("a data file always has its directory as parent"),
+        )
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: a leftover is harmless, and the next open removes it.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Remove a file if it exists.
@@ -169,6 +211,25 @@ impl DirLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_temp_file_replaces_its_target_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("data");
+        std::fs::write(&target, b"old").unwrap();
+        let mut abandoned = TempFile::create(&target).unwrap();
+        abandoned.file.write_all(b"half").unwrap();
+        let temp_path = abandoned.path.clone();
+        drop(abandoned);
+        assert!(!temp_path.exists(), "an abandoned temp file removes itself");
+        assert_eq!(std::fs::read(&target).unwrap(), b"old");
+
+        let mut replacement = TempFile::create(&target).unwrap();
+        replacement.file.write_all(b"new").unwrap();
+        replacement.commit().unwrap();
+        assert!(!temp_path.exists());
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    }
 
     #[test]
     fn names_are_classified_strictly() {

@@ -21,9 +21,10 @@ fn round_trips_and_rejects_every_truncation_and_flip() {
     let bytes = std::fs::read(&path).unwrap();
     // The frame is `bytes::seal`'s, byte for byte.
     let encoded = encode(42, &[(1, 300)], &[(KeyspaceId(0), &index)]);
+    assert_eq!(bytes, encoded);
     assert_eq!(
         bytes,
-        crate::bytes::seal(MAGIC, FORMAT_VERSION, &encoded[12..])
+        crate::bytes::seal(MAGIC, FORMAT_VERSION, &encoded[12..encoded.len() - 4])
     );
     for len in 0..bytes.len() {
         std::fs::write(&path, &bytes[..len]).unwrap();
@@ -193,4 +194,33 @@ fn two_threads_decode_what_one_thread_decodes_and_beside_runs_once() {
     let (loaded, runs) = load_beside(&path, 2, || 1);
     assert!(matches!(loaded, Err(Error::ForeignFile { .. })));
     assert_eq!(runs, 1);
+}
+
+/// Streaming a snapshot of more than one write chunk (into a file, as checkpoints do)
+/// gives the same bytes as the whole frame sealed at once: the checksum runs across the
+/// chunks.
+#[test]
+fn streamed_encoding_is_the_sealed_frame() {
+    let count = 3 * super::WRITE_CHUNK / ENTRY_LEN + 5;
+    let entries: Vec<(i64, u64)> = (0..count as i64)
+        .map(|i| (i * 7 - 1000, i as u64))
+        .collect();
+    let index = AlexMap::bulk_load(&entries).unwrap();
+    let keyspaces = [(KeyspaceId(0), &index), (KeyspaceId(2), &index)];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("streamed");
+    let mut file = std::fs::File::create(&path).unwrap();
+    encode_to(&mut file, 77, &[(4, 40)], &keyspaces).unwrap();
+    drop(file);
+    let streamed = std::fs::read(&path).unwrap();
+    let whole = encode(77, &[(4, 40)], &keyspaces);
+    assert_eq!(streamed, whole);
+    assert_eq!(
+        streamed,
+        crate::bytes::seal(MAGIC, FORMAT_VERSION, &whole[12..whole.len() - 4])
+    );
+    let loaded = load(&path).unwrap();
+    assert_eq!(loaded.covered_seq, 77);
+    assert_eq!(loaded.keyspaces.len(), 2);
+    assert_eq!(loaded.keyspaces[1].1.len(), count);
 }
