@@ -11,10 +11,14 @@
 //!    publish the captured watermark as `durable_seq`; a leader that commits with a
 //!    publisher then publishes the group (below) itself; finally it clears
 //!    `leader_active` and wakes every waiter.
-//! 3. If a leader is active, park until it ends (`parking_lot_core`, keyed on
-//!    `leader_active`; the park re-checks the flag under the parking lot's queue lock,
-//!    so a wake-up cannot be lost). Committers arriving during a sync append and park,
-//!    so the next leader syncs all of them at once (the group). All waiters wake
+//! 3. If a leader is active, sleep until it ends: on Linux on a futex, the word being
+//!    `leader_generation`, which every ending leader bumps (after clearing
+//!    `leader_active`) before one `FUTEX_WAKE` for all sleepers — the kernel re-checks
+//!    the word as it puts a follower to sleep, so a wake-up cannot be lost; elsewhere
+//!    parked with `parking_lot_core`, keyed on `leader_active` (the park re-checks the
+//!    flag under the parking lot's queue lock). Committers arriving during a sync
+//!    append and sleep, so the next leader syncs all of them at once (the group). All
+//!    waiters wake
 //!    together: a covered one returns, an uncovered one re-checks and one of them
 //!    leads — no lost leader, I-4. Waking them all at once, rather than through a
 //!    condition variable whose waiters re-take one mutex one after another, keeps the
@@ -40,6 +44,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+#[cfg(not(target_os = "linux"))]
 use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 
 use crate::wal::Shared;
@@ -148,13 +153,37 @@ impl Shared {
         }
     }
 
+    /// Sleep until the active leader ends (returns at once if it already has; may
+    /// return early — callers re-check).
+    #[cfg(target_os = "linux")]
+    fn wait_for_leader(&self) {
+        let generation = self.leader_generation.load(Ordering::SeqCst);
+        if !self.leader_active.load(Ordering::SeqCst) {
+            return;
+        }
+        // The leader clears `leader_active`, then bumps the generation, then wakes: if it
+        // bumped after our load above, the kernel sees the changed word and returns at
+        // once; otherwise its wake-up finds us asleep.
+        futex::wait(&self.leader_generation, generation);
+    }
+
+    /// Wake every sleeping follower (called after clearing `leader_active`): one system
+    /// call for all of them.
+    #[cfg(target_os = "linux")]
+    fn wake_followers(&self) {
+        self.leader_generation.fetch_add(1, Ordering::SeqCst);
+        futex::wake_all(&self.leader_generation);
+    }
+
     /// The parking key for sync followers: the address of `leader_active`.
+    #[cfg(not(target_os = "linux"))]
     fn leader_key(&self) -> usize {
         std::ptr::from_ref(&self.leader_active) as usize
     }
 
     /// Park until the active leader clears `leader_active` (returns at once if it
     /// already has).
+    #[cfg(not(target_os = "linux"))]
     fn wait_for_leader(&self) {
         // SAFETY: the key is the address of a field of this `Shared`, which outlives the
         // call, and is used for nothing but sync followers; the validation closure only
@@ -173,6 +202,7 @@ impl Shared {
     }
 
     /// Wake every parked follower (called after clearing `leader_active`).
+    #[cfg(not(target_os = "linux"))]
     fn wake_followers(&self) {
         // SAFETY: same key as `wait_for_leader`; called with no parking-lot lock held.
         unsafe {
@@ -317,5 +347,42 @@ mod tests {
         // A stalled disk does not hold a group back longer than the cap.
         assert_eq!(gather_bound(40_000_000), GATHER_CAP);
         assert_eq!(gather_bound(u64::MAX), GATHER_CAP);
+    }
+}
+
+/// The two futex operations the followers need (Linux).
+#[cfg(target_os = "linux")]
+mod futex {
+    use std::sync::atomic::AtomicU32;
+
+    /// Sleep while `word` holds `expected` (returns at once if it does not; may return
+    /// spuriously).
+    pub(super) fn wait(word: &AtomicU32, expected: u32) {
+        // SAFETY: FUTEX_WAIT reads the aligned 4-byte word behind a live reference (an
+        // `AtomicU32` has the layout of a `u32`), compares it with `expected` atomically
+        // and sleeps; a null timeout means no timeout. It writes no memory of ours.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                expected,
+                std::ptr::null::<libc::timespec>(),
+            );
+        }
+    }
+
+    /// Wake every thread sleeping on `word`.
+    pub(super) fn wake_all(word: &AtomicU32) {
+        // SAFETY: FUTEX_WAKE only uses the word's address as a key; it reads and writes
+        // no memory of ours.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                i32::MAX,
+            );
+        }
     }
 }

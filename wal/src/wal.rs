@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub append: Mutex<AppendState>,
     /// A sync leader is active; followers park on its address (see `group.rs`).
     pub leader_active: AtomicBool,
+    /// Bumped by every sync leader as it ends: the word followers sleep on (a futex on
+    /// Linux), so that one system call wakes them all.
+    pub leader_generation: std::sync::atomic::AtomicU32,
     /// Sync statistics (see `group.rs`).
     pub sync_lock: Mutex<SyncState>,
     /// Seq of the last record of the last complete batch appended (readable).
@@ -258,6 +261,7 @@ impl Wal {
                     .flatten(),
             )),
             leader_active: AtomicBool::new(false),
+            leader_generation: std::sync::atomic::AtomicU32::new(0),
             sync_lock: Mutex::new(SyncState::default()),
             last_seq: AtomicU64::new(last_seq),
             durable_seq: AtomicU64::new(last_seq),
