@@ -1,6 +1,7 @@
 //! Durability of an `AlexStorage`: `sync`, checkpoints (encode the index snapshot into
 //! its temporary file under a shared borrow, sync it and write the MANIFEST with no lock,
-//! adopt the MANIFEST) and `close`. A snapshot never points at unsynced log bytes: the log is synced first.
+//! adopt the MANIFEST) and `close`. A snapshot never points at unsynced log bytes: the
+//! log is synced first.
 
 use crate::codec::KeyspaceId;
 use crate::layout::{self, TempFile};
@@ -28,8 +29,8 @@ impl AlexStorage {
 
     /// Checkpoint phase 1 (`&self`: in the concurrent wrapper, under the shared lock):
     /// encode the indexes into the snapshot's temporary file (through the page cache, a
-    /// mebibyte at a time; no sync) and prepare the next MANIFEST. Only one checkpoint, compaction
-    /// or keyspace creation may be in progress at a time.
+    /// mebibyte at a time; no sync) and prepare the next MANIFEST. Only one checkpoint,
+    /// compaction or keyspace creation may be in progress at a time.
     pub fn begin_checkpoint(&self) -> Result<PendingCheckpoint> {
         self.begin_checkpoint_with(|_| {})
     }
