@@ -18,10 +18,9 @@
 //!    parked with `parking_lot_core`, keyed on `leader_active` (the park re-checks the
 //!    flag under the parking lot's queue lock). Committers arriving during a sync
 //!    append and sleep, so the next leader syncs all of them at once (the group). All
-//!    waiters wake
-//!    together: a covered one returns, an uncovered one re-checks and one of them
-//!    leads — no lost leader, I-4. Waking them all at once, rather than through a
-//!    condition variable whose waiters re-take one mutex one after another, keeps the
+//!    waiters wake together: a covered one returns, an uncovered one re-checks and one
+//!    of them leads — no lost leader, I-4. Waking them all at once, rather than through
+//!    a condition variable whose waiters re-take one mutex one after another, keeps the
 //!    hand-off from serializing wake-ups: each serial hand-off costs a scheduler
 //!    wake-up, and on 2 cores a chain of them shrank groups and stretched every cycle.
 //! 4. A failed sync poisons the log: the leader and every later caller gets
