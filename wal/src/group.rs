@@ -96,6 +96,34 @@ fn gather_bound(last_sync_ns: u64) -> Duration {
     Duration::from_nanos(last_sync_ns).clamp(GATHER_MIN, GATHER_CAP)
 }
 
+/// How many batches a gathering leader waits for: as many as the last group had, or as
+/// many `Full` committers as were in flight at once during the last cycle if that is
+/// more (each of them commits again as soon as it is woken).
+fn gather_target(last_group_batches: u64, last_peak_committers: u64) -> u64 {
+    last_group_batches.max(last_peak_committers)
+}
+
+/// A `Full` committer between its append and its return, counted in
+/// `Shared::committers` (and its peak) for the gathering leaders; uncounted on drop,
+/// whether the commit succeeded, failed or panicked.
+pub(crate) struct Committing<'a> {
+    shared: &'a Shared,
+}
+
+impl Shared {
+    pub(crate) fn enter_commit(&self) -> Committing<'_> {
+        let now = self.committers.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_committers.fetch_max(now, Ordering::Relaxed);
+        Committing { shared: self }
+    }
+}
+
+impl Drop for Committing<'_> {
+    fn drop(&mut self) {
+        self.shared.committers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Shared {
     /// Block until everything up to `target` is durable, leading a sync if needed. A
     /// leader given a `publisher` also publishes what its sync made durable before it
@@ -218,6 +246,10 @@ impl Shared {
         let capture = {
             let mut append = self.append.lock();
             self.uncaptured_batches.store(0, Ordering::Relaxed);
+            let peak = self
+                .peak_committers
+                .swap(self.committers.load(Ordering::Relaxed), Ordering::Relaxed);
+            self.last_peak_committers.store(peak, Ordering::Relaxed);
             append.capture()
         };
         self.last_group_batches
@@ -257,9 +289,17 @@ impl Shared {
     /// If the last group had several batches, give their committers — just woken by the
     /// last leader, and on their way back with their next batch — a moment to append
     /// before capturing, so the group does not shrink to whoever was fastest: yield the
-    /// CPU until as many batches wait as the last group had, for at most as long as the
-    /// last sync took (within [`GATHER_MIN`]..[`GATHER_CAP`]). A lone committer (last
-    /// group of one) never waits.
+    /// CPU until as many batches wait as the last group had, or as there were `Full`
+    /// committers in flight at once during the last cycle if that is more
+    /// ([`gather_target`]), for at most as long as the last sync took (within
+    /// [`GATHER_MIN`]..[`GATHER_CAP`]). A lone committer never waits.
+    ///
+    /// Why the committers too: aiming only at the last group's size is stable at any
+    /// size — 8 committers settled into groups of ~7 while the eighth, woken last, came
+    /// back just after the capture and waited a whole extra cycle. Counting committers
+    /// lets the group grow back to all of them (commit probe, 8 threads: 7.0–7.4 → 7.9
+    /// batches per sync, +8–11% commits/s; see docs/wal.md). When committers stop, the
+    /// count falls at the next capture, so at most one gather waits in vain.
     ///
     /// Why the last sync's duration: the wait is paid once per group and buys up to the
     /// whole group's share of one sync, so waiting as long as a sync at most costs a
@@ -267,7 +307,10 @@ impl Shared {
     /// bound let 8 committers on 2 cores settle into groups of ~5 (a sync of 150–220 µs
     /// here; woken committers need ~70 µs to all append again); see docs/wal.md.
     fn gather(&self) {
-        let wanted = self.last_group_batches.load(Ordering::Relaxed);
+        let wanted = gather_target(
+            self.last_group_batches.load(Ordering::Relaxed),
+            self.last_peak_committers.load(Ordering::Relaxed),
+        );
         if wanted <= 1 {
             return;
         }
@@ -346,6 +389,14 @@ mod tests {
         // A stalled disk does not hold a group back longer than the cap.
         assert_eq!(gather_bound(40_000_000), GATHER_CAP);
         assert_eq!(gather_bound(u64::MAX), GATHER_CAP);
+    }
+
+    #[test]
+    fn gathering_aims_at_the_larger_of_last_group_and_committers() {
+        assert_eq!(gather_target(0, 0), 0);
+        assert_eq!(gather_target(1, 1), 1);
+        assert_eq!(gather_target(7, 8), 8);
+        assert_eq!(gather_target(6, 2), 6);
     }
 }
 

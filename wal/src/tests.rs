@@ -368,6 +368,10 @@ fn group_commit_publishes_every_batch_once_in_order() {
     assert_eq!(stats.batches, 400);
     assert!(stats.syncs <= 400);
     assert!(stats.max_group_size >= 1);
+    // Every committer was counted in and out (gathering leaders aim at the count).
+    let (committers, last_peak) = wal.committers();
+    assert_eq!(committers, 0);
+    assert!(last_peak <= 8, "{last_peak}");
 }
 
 #[test]
@@ -406,6 +410,7 @@ fn failed_sync_poisons_every_waiter_and_later_commit() {
         }
     });
     assert_eq!(errors.load(Ordering::Relaxed), 160);
+    assert_eq!(wal.committers().0, 0);
     assert!(wal.poisoned().is_some());
     assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
     assert_eq!(wal.durable_seq(), Seq(1));
@@ -599,6 +604,22 @@ fn a_panicking_publisher_poisons_the_log() {
         wal.commit(&[entry(b"b")]),
         Err(Error::Poisoned { .. })
     ));
+}
+
+#[test]
+fn a_panicking_publisher_under_full_uncounts_its_committer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Full)).expect("open");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wal.commit_with(&[entry(b"a")], &PanickingPublisher)
+    }));
+    assert!(outcome.is_err(), "the publisher's panic reaches its caller");
+    assert_eq!(wal.committers().0, 0);
+    assert!(matches!(
+        wal.commit(&[entry(b"b")]),
+        Err(Error::Poisoned { .. })
+    ));
+    assert_eq!(wal.committers().0, 0);
 }
 
 #[test]

@@ -57,6 +57,14 @@ pub(crate) struct Shared {
     pub uncaptured_batches: AtomicU64,
     /// Batches in the last captured group.
     pub last_group_batches: AtomicU64,
+    /// `Full` committers between their append and their return (waiting for a sync; see
+    /// `group::Committing`).
+    pub committers: AtomicU64,
+    /// The most `committers` seen since the last sync capture...
+    pub peak_committers: AtomicU64,
+    /// ...and over the cycle before that capture: how many batches the next gathering
+    /// leader can expect (see `Shared::gather`).
+    pub last_peak_committers: AtomicU64,
     /// How long the last sync took, in nanoseconds (bounds a leader's gathering).
     pub last_sync_ns: AtomicU64,
     /// Serializes publishers.
@@ -139,7 +147,10 @@ impl Shared {
     /// After an append: make it as durable as the sync mode promises.
     fn after_append(&self, last_seq: u64, publisher: Option<&dyn Publish>) -> Result<()> {
         match self.options.sync_mode {
-            SyncMode::Full => self.sync_to(last_seq, publisher),
+            SyncMode::Full => {
+                let _committing = self.enter_commit();
+                self.sync_to(last_seq, publisher)
+            }
             SyncMode::Normal => {
                 let commits = self.commits_since_sync.fetch_add(1, Ordering::Relaxed) + 1;
                 if commits >= self.options.normal_sync_commits {
@@ -272,6 +283,9 @@ impl Wal {
             publish_queue: Mutex::new(PublishQueue::new()),
             uncaptured_batches: AtomicU64::new(0),
             last_group_batches: AtomicU64::new(0),
+            committers: AtomicU64::new(0),
+            peak_committers: AtomicU64::new(0),
+            last_peak_committers: AtomicU64::new(0),
             last_sync_ns: AtomicU64::new(0),
             publish_lock: Mutex::new(()),
             published_upto: AtomicU64::new(last_seq),
@@ -382,6 +396,16 @@ impl Wal {
     /// Highest sequence number appended (published to readers of the mapping).
     pub fn last_seq(&self) -> Seq {
         Seq(self.shared.last_seq.load(Ordering::Acquire))
+    }
+
+    /// `Full` committers in flight now, and at most at once during the last sync cycle
+    /// (what gathering leaders aim at).
+    #[cfg(test)]
+    pub(crate) fn committers(&self) -> (u64, u64) {
+        (
+            self.shared.committers.load(Ordering::SeqCst),
+            self.shared.last_peak_committers.load(Ordering::SeqCst),
+        )
     }
 
     /// Highest sequence number known durable.
