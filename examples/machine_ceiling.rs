@@ -10,7 +10,13 @@
 //! (`steal` ticks of `/proc/stat`, 100 per CPU-second; Linux only): a ratio measured
 //! while steal is high says nothing.
 //!
-//! Run: `cargo run --release --example machine_ceiling` (about 20 s; 1 GiB of memory
+//! Last, how much the first write to fresh memory costs against writing it again: on a
+//! virtual machine whose host backs guest memory lazily, the first touch of a page the
+//! guest has not used lately is several times dearer (docs/PERFORMANCE.md, session 8),
+//! and every figure that streams fresh memory (inserts, checkpoints, compaction output)
+//! depends on it.
+//!
+//! Run: `cargo run --release --example machine_ceiling` (about 25 s; 1 GiB of memory
 //! while two threads read; `MACHINE_CEILING_MIB` sets the per-thread array, default 512).
 
 use std::hint::black_box;
@@ -143,6 +149,33 @@ fn main() {
             1e9 / one.0
         );
     }
+    drop(arrays);
+    first_touch(mib);
+}
+
+/// Write `mib` MiB of freshly allocated memory, then the same buffer again, then a second
+/// fresh buffer (which the allocator and the kernel usually back with the pages the
+/// first one just gave back): GB/s of each.
+fn first_touch(mib: usize) {
+    let bytes = mib << 20;
+    let write = |buffer: &mut Vec<u8>, value: u8| {
+        let started = Instant::now();
+        buffer.clear();
+        buffer.resize(bytes, value);
+        black_box(&buffer[bytes / 2]);
+        bytes as f64 / started.elapsed().as_secs_f64() / 1e9
+    };
+    let mut fresh = Vec::with_capacity(bytes);
+    let first = write(&mut fresh, 1);
+    let again = write(&mut fresh, 2);
+    drop(fresh);
+    let mut recycled = Vec::with_capacity(bytes);
+    let reused = write(&mut recycled, 3);
+    println!(
+        "-- writing {mib} MiB: fresh memory {first:.2} GB/s, the same memory again {again:.2} GB/s, \
+         a new buffer after freeing the first {reused:.2} GB/s (load {})",
+        load()
+    );
 }
 
 fn load() -> String {
