@@ -11,6 +11,11 @@
 //! cores and the owner adds without a locked instruction. `get` latencies are *sampled* (one call in
 //! [`GET_SAMPLE_EVERY`] per thread is timed) because two clock reads would cost more than
 //! a lookup; counts are exact. All other operations are timed every time.
+//!
+//! A metered `get` reads and writes one thread-local word (stripe and sampling tick
+//! packed together) and adds to its stripe of an array indexed by kind: 1.9–2.8 ns per
+//! call (`metering_cost_per_call`), down from 10.7 ns with a 24-byte thread-local struct
+//! and a `Vec` of kinds (docs/PERFORMANCE.md, session 8).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -93,21 +98,23 @@ pub(crate) struct Stripe {
     owned: bool,
 }
 
-/// Per-thread metering state: this thread's stripe (`index == usize::MAX` until first
-/// use), and how many `get`s it has started (for sampling). One thread-local access per
-/// operation.
-#[derive(Clone, Copy)]
-struct ThreadSlot {
-    stripe: Stripe,
-    get_tick: u32,
-}
-
 const SHARED_STRIPE: usize = STRIPES - 1;
+const _: () = assert!(
+    STRIPES <= SLOT_INDEX_MASK as usize + 1,
+    "a stripe index fits in the slot word"
+);
+
+/// Per-thread metering state packed into one word, so that an operation reads and writes
+/// one thread-local `u64`: the stripe index (bits 0–7), whether this thread owns it (bit
+/// 8), whether a stripe was claimed at all (bit 9; 0 until the thread's first operation),
+/// and how many `get`s the thread has started, for sampling (bits 32–63).
+const SLOT_INDEX_MASK: u64 = 0xff;
+const SLOT_OWNED: u64 = 1 << 8;
+const SLOT_CLAIMED: u64 = 1 << 9;
+const SLOT_TICK_SHIFT: u32 = 32;
 
 thread_local! {
-    static SLOT: Cell<ThreadSlot> = const {
-        Cell::new(ThreadSlot { stripe: Stripe { index: usize::MAX, owned: false }, get_tick: 0 })
-    };
+    static SLOT: Cell<u64> = const { Cell::new(0) };
     /// Returns an owned stripe to the pool when the thread exits.
     static OWNERSHIP: StripeOwnership = const { StripeOwnership(Cell::new(None)) };
 }
@@ -173,17 +180,29 @@ fn claim_stripe() -> Stripe {
 fn thread_slot(tick_get: bool) -> (Stripe, bool) {
     SLOT.with(|cell| {
         let mut slot = cell.get();
-        if slot.stripe.index == usize::MAX {
-            slot.stripe = claim_stripe();
+        if slot & SLOT_CLAIMED == 0 {
+            slot = claimed_slot();
+            cell.set(slot);
         }
         let mut timed = false;
         if tick_get {
-            slot.get_tick = slot.get_tick.wrapping_add(1);
-            timed = slot.get_tick % GET_SAMPLE_EVERY == 0;
+            slot = slot.wrapping_add(1 << SLOT_TICK_SHIFT);
+            timed = ((slot >> SLOT_TICK_SHIFT) as u32).is_multiple_of(GET_SAMPLE_EVERY);
+            cell.set(slot);
         }
-        cell.set(slot);
-        (slot.stripe, timed)
+        let stripe = Stripe {
+            index: (slot & SLOT_INDEX_MASK) as usize,
+            owned: slot & SLOT_OWNED != 0,
+        };
+        (stripe, timed)
     })
+}
+
+/// The packed slot of a thread's first operation (see `SLOT`).
+#[cold]
+fn claimed_slot() -> u64 {
+    let stripe = claim_stripe();
+    stripe.index as u64 | if stripe.owned { SLOT_OWNED } else { 0 } | SLOT_CLAIMED
 }
 
 impl StripedCounter {
@@ -319,14 +338,15 @@ struct OpMetrics {
 /// All metrics of one store handle (shared by its clones).
 #[derive(Debug)]
 pub struct Metrics {
-    ops: Vec<OpMetrics>,
+    /// Indexed by `OpKind::index` (an array, not a `Vec`: one pointer less per call).
+    ops: [OpMetrics; OpKind::ALL.len()],
     started: Instant,
 }
 
 impl Default for Metrics {
     fn default() -> Metrics {
         Metrics {
-            ops: OpKind::ALL.iter().map(|_| OpMetrics::default()).collect(),
+            ops: std::array::from_fn(|_| OpMetrics::default()),
             started: Instant::now(),
         }
     }
