@@ -592,34 +592,26 @@ impl Publish for PanickingPublisher {
     }
 }
 
+/// In every mode; under `Full` the committer is also uncounted from the committers a
+/// gathering leader waits for.
 #[test]
 fn a_panicking_publisher_poisons_the_log() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Off)).expect("open");
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wal.commit_with(&[entry(b"a")], &PanickingPublisher)
-    }));
-    assert!(outcome.is_err(), "the publisher's panic reaches its caller");
-    assert!(matches!(
-        wal.commit(&[entry(b"b")]),
-        Err(Error::Poisoned { .. })
-    ));
-}
-
-#[test]
-fn a_panicking_publisher_under_full_uncounts_its_committer() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Full)).expect("open");
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wal.commit_with(&[entry(b"a")], &PanickingPublisher)
-    }));
-    assert!(outcome.is_err(), "the publisher's panic reaches its caller");
-    assert_eq!(wal.committers().0, 0);
-    assert!(matches!(
-        wal.commit(&[entry(b"b")]),
-        Err(Error::Poisoned { .. })
-    ));
-    assert_eq!(wal.committers().0, 0);
+    for mode in [SyncMode::Off, SyncMode::Full] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (wal, _) = Wal::open(dir.path(), options(mode)).expect("open");
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wal.commit_with(&[entry(b"a")], &PanickingPublisher)
+        }));
+        assert!(
+            outcome.is_err(),
+            "{mode:?}: the publisher's panic reaches its caller"
+        );
+        assert!(matches!(
+            wal.commit(&[entry(b"b")]),
+            Err(Error::Poisoned { .. })
+        ));
+        assert_eq!(wal.committers().0, 0, "{mode:?}");
+    }
 }
 
 #[test]
