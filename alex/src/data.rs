@@ -311,8 +311,15 @@ impl<V: Copy> DataNode<V> {
             return self.first_occupied();
         }
         // Upper bound of key - 1 is the first slot with value >= key; the first occupied slot
-        // from there holds the first key >= key (gaps repeat the next occupied key).
-        let (upper, _) = upper_bound_from(&self.keys, self.model.predict(key, cap), key - 1);
+        // from there holds the first key >= key (gaps repeat the next occupied key). The
+        // bitmap word and the payload it leads to are near the prediction: start loading
+        // them while the search runs, instead of after it.
+        let predicted = self.model.predict(key, cap);
+        prefetch(&self.bitmap, predicted >> 6);
+        prefetch(&self.vals, predicted);
+        prefetch(&self.keys, predicted + 8);
+        prefetch(&self.vals, predicted + 8);
+        let (upper, _) = upper_bound_from(&self.keys, predicted, key - 1);
         next_set(&self.bitmap, upper, cap)
     }
 
