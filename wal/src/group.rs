@@ -110,14 +110,6 @@ pub(crate) struct Committing<'a> {
     shared: &'a Shared,
 }
 
-impl Shared {
-    pub(crate) fn enter_commit(&self) -> Committing<'_> {
-        let now = self.committers.fetch_add(1, Ordering::Relaxed) + 1;
-        self.peak_committers.fetch_max(now, Ordering::Relaxed);
-        Committing { shared: self }
-    }
-}
-
 impl Drop for Committing<'_> {
     fn drop(&mut self) {
         self.shared.committers.fetch_sub(1, Ordering::Relaxed);
@@ -125,6 +117,13 @@ impl Drop for Committing<'_> {
 }
 
 impl Shared {
+    /// Count a `Full` committer in (see [`Committing`]).
+    pub(crate) fn enter_commit(&self) -> Committing<'_> {
+        let now = self.committers.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_committers.fetch_max(now, Ordering::Relaxed);
+        Committing { shared: self }
+    }
+
     /// Block until everything up to `target` is durable, leading a sync if needed. A
     /// leader given a `publisher` also publishes what its sync made durable before it
     /// wakes the others.
