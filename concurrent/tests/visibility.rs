@@ -281,6 +281,7 @@ fn automatic_checkpoints_run_from_the_write_path() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::benchmark();
     config.checkpoint_every_bytes = 64 << 10;
+    config.checkpoint_growth = 0.0;
     let store = ConcurrentAlexStorage::open_with(dir.path(), config).expect("open");
     let value = [5u8; 100];
     for key in 0..2_000i64 {

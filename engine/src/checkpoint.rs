@@ -76,6 +76,7 @@ impl AlexStorage {
     pub fn finish_checkpoint(&mut self, written: WrittenCheckpoint) {
         self.manifest = written.manifest;
         self.bytes_since_checkpoint = 0;
+        self.checkpoint_base_bytes = self.written_bytes();
         self.checkpoints += 1;
     }
 

@@ -15,6 +15,15 @@ pub struct Config {
     /// Write a checkpoint automatically once this many log bytes were appended since the
     /// last one; 0 disables automatic checkpoints. Default 256 MiB.
     pub checkpoint_every_bytes: u64,
+    /// An automatic checkpoint also waits until the log written since the last one is at
+    /// least this fraction of the log bytes that checkpoint covered (of the log at open,
+    /// before the first). Each checkpoint rewrites the whole index, so with a fixed
+    /// interval a growing store spends time quadratic in its size on them; with a
+    /// fraction `g > 0` the snapshots written add up to at most `(1 + g) / g` times the
+    /// last one, and a crash replays at most the fraction `g / (1 + g)` of the log (plus
+    /// `checkpoint_every_bytes`). 0 gives the fixed interval. Default 1.0 (like a log
+    /// rewrite at 100% growth).
+    pub checkpoint_growth: f64,
     /// A sealed segment is compacted once this fraction of its bytes is dead. Default 0.5.
     pub compaction_dead_ratio: f64,
     /// While the space amplification (written bytes / live bytes) is above this, an
@@ -52,6 +61,7 @@ impl Config {
             segment_capacity: 64 << 20,
             max_value_len: 16 << 20,
             checkpoint_every_bytes: 256 << 20,
+            checkpoint_growth: 1.0,
             compaction_dead_ratio: 0.5,
             compaction_target_amplification: 1.1,
             auto_compact: true,
@@ -129,6 +139,12 @@ impl Config {
                 self.max_value_len
             ));
         }
+        if !(self.checkpoint_growth >= 0.0 && self.checkpoint_growth <= 1e6) {
+            return fail(format!(
+                "checkpoint_growth {} must be in [0, 1e6]",
+                self.checkpoint_growth
+            ));
+        }
         if !(self.compaction_dead_ratio > 0.0 && self.compaction_dead_ratio <= 1.0) {
             return fail(format!(
                 "compaction_dead_ratio {} must be in (0, 1]",
@@ -160,6 +176,7 @@ impl std::fmt::Debug for Config {
             .field("segment_capacity", &self.segment_capacity)
             .field("max_value_len", &self.max_value_len)
             .field("checkpoint_every_bytes", &self.checkpoint_every_bytes)
+            .field("checkpoint_growth", &self.checkpoint_growth)
             .field("compaction_dead_ratio", &self.compaction_dead_ratio)
             .field(
                 "compaction_target_amplification",

@@ -151,6 +151,7 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
     );
     let source = storage.load_index(preloaded)?;
     storage.applied_seq = storage.writer()?.last_seq().0;
+    storage.checkpoint_base_bytes = storage.written_bytes();
     storage.open_report = OpenReport {
         source,
         wal: wal_report,

@@ -56,6 +56,9 @@ pub struct AlexStorage {
     pub(crate) open_report: OpenReport,
     /// Log bytes appended since the last checkpoint (drives automatic checkpoints).
     pub(crate) bytes_since_checkpoint: u64,
+    /// Log bytes in the segments when the last checkpoint finished (at open, before the
+    /// first): `Config::checkpoint_growth` is a fraction of it.
+    pub(crate) checkpoint_base_bytes: u64,
     /// Highest sequence number applied to the indexes. Groups are applied in log order,
     /// so everything up to it is applied; snapshots cover exactly this.
     pub(crate) applied_seq: u64,
@@ -92,6 +95,7 @@ impl AlexStorage {
             segments,
             open_report: OpenReport::default(),
             bytes_since_checkpoint: 0,
+            checkpoint_base_bytes: 0,
             applied_seq: 0,
             needs_reload: false,
             writer_epoch: None,
@@ -599,7 +603,7 @@ impl AlexStorage {
             })
             .collect();
         let live_bytes: u64 = self.segments.iter().map(|slot| slot.live_bytes).sum();
-        let written_bytes: u64 = self.segments.iter().map(|slot| slot.written_bytes()).sum();
+        let written_bytes = self.written_bytes();
         let file_bytes: u64 = self
             .segments
             .iter()
@@ -644,7 +648,13 @@ impl AlexStorage {
     /// Whether enough log was written since the last checkpoint to take one.
     pub fn checkpoint_due(&self) -> bool {
         let every = self.config.checkpoint_every_bytes;
-        every > 0 && self.bytes_since_checkpoint >= every
+        let grown = self.config.checkpoint_growth * self.checkpoint_base_bytes as f64;
+        every > 0 && self.bytes_since_checkpoint as f64 >= grown.max(every as f64)
+    }
+
+    /// Log bytes written into the current segments, live or dead.
+    pub(crate) fn written_bytes(&self) -> u64 {
+        self.segments.iter().map(|slot| slot.written_bytes()).sum()
     }
 
     /// Highest sequence number visible in the indexes.

@@ -1,0 +1,81 @@
+//! When automatic checkpoints happen: after `checkpoint_every_bytes` of log, and, with
+//! `checkpoint_growth`, only once the log grew by that fraction of what the last
+//! checkpoint covered.
+
+use alexdb_engine::{AlexStorage, Config, Error};
+
+const EVERY: u64 = 64 << 10;
+
+fn config(growth: f64) -> Config {
+    let mut config = Config::benchmark().with_segment_capacity(4 << 20);
+    config.checkpoint_every_bytes = EVERY;
+    config.checkpoint_growth = growth;
+    config.auto_compact = false;
+    config
+}
+
+/// Insert `count` 100-byte values after `first`; the store's written log bytes at each
+/// automatic checkpoint.
+fn insert_and_watch(storage: &mut AlexStorage, first: i64, count: i64) -> Vec<u64> {
+    let mut seen = storage.stats().checkpoints;
+    let mut at = Vec::new();
+    for key in first..first + count {
+        storage.insert(key, &[7u8; 100]).unwrap();
+        let stats = storage.stats();
+        if stats.checkpoints != seen {
+            assert_eq!(stats.checkpoints, seen + 1, "one write, one checkpoint");
+            seen = stats.checkpoints;
+            at.push(stats.written_bytes);
+        }
+    }
+    at
+}
+
+#[test]
+fn a_zero_growth_checkpoints_at_a_fixed_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = AlexStorage::open_with(dir.path(), config(0.0)).unwrap();
+    let at = insert_and_watch(&mut storage, 0, 8_000);
+    let written = storage.stats().written_bytes;
+    assert_eq!(at.len() as u64, written / EVERY, "checkpoints at {at:?}");
+    for pair in at.windows(2) {
+        let step = pair[1] - pair[0];
+        assert!((EVERY..EVERY + 256).contains(&step), "steps at {at:?}");
+    }
+}
+
+#[test]
+fn a_growth_of_one_doubles_the_interval_with_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = AlexStorage::open_with(dir.path(), config(1.0)).unwrap();
+    // ~1 MiB of log: checkpoints near 64, 128, 256, 512 KiB and 1 MiB, not sixteen.
+    let at = insert_and_watch(&mut storage, 0, 8_300);
+    assert_eq!(at.len(), 5, "checkpoints at {at:?}");
+    assert!(at[0] >= EVERY);
+    for pair in at.windows(2) {
+        assert!(pair[1] >= 2 * pair[0], "checkpoints at {at:?}");
+        assert!(pair[1] <= 2 * pair[0] + 256, "checkpoints at {at:?}");
+    }
+
+    // After a reopen the interval counts from the log found at open.
+    storage.close().unwrap();
+    let mut storage = AlexStorage::open_with(dir.path(), config(1.0)).unwrap();
+    let at_open = storage.stats().written_bytes;
+    let at = insert_and_watch(&mut storage, 10_000, 9_000);
+    assert_eq!(at.len(), 1, "checkpoints at {at:?}");
+    assert!(at[0] >= 2 * at_open && at[0] <= 2 * at_open + 256);
+    assert_eq!(storage.stats().keys, 17_300);
+}
+
+#[test]
+fn a_growth_that_is_not_a_fraction_is_refused() {
+    for growth in [-0.5, f64::NAN, f64::INFINITY] {
+        let dir = tempfile::tempdir().unwrap();
+        match AlexStorage::open_with(dir.path(), config(growth)) {
+            Err(Error::InvalidConfig(message)) => {
+                assert!(message.contains("checkpoint_growth"), "{message}")
+            }
+            other => panic!("growth {growth}: {other:?}"),
+        }
+    }
+}
