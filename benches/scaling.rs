@@ -756,7 +756,8 @@ fn full_mode_targets(duration: Duration) -> Vec<Target> {
     let metrics = store.metrics();
     let get = metrics.op(alexdb_concurrent::OpKind::Get).latency;
     println!(
-        "  store metrics for get over the whole production run (sampled 1 in 32): p50 {:.2} us, p99 {:.2} us",
+        "  store metrics for get over the whole production run (sampled 1 in {}): p50 {:.2} us, p99 {:.2} us",
+        alexdb_concurrent::metrics::GET_SAMPLE_EVERY,
         get.p50_ns as f64 / 1000.0,
         get.p99_ns as f64 / 1000.0
     );

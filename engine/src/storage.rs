@@ -436,7 +436,10 @@ impl AlexStorage {
     ) -> Result<()> {
         /// From this many entries on, apply in key order: consecutive index updates then
         /// land in the same or neighbouring leaves (cache-warm) instead of one random
-        /// leaf each. A stable sort keeps the log order of entries of the same key.
+        /// leaf each. Entries of the same key keep their log order: the sort key ends
+        /// with the sequence number, which is unique, so an unstable sort (in place, no
+        /// scratch buffer: 200 MB less to allocate for a batch of 10M) gives the order a
+        /// stable one would.
         const SORT_FROM: usize = 256;
         if let [location] = receipt.locations.as_slice() {
             // A single put or delete (the common write): no list to build.
@@ -459,7 +462,7 @@ impl AlexStorage {
             records.push((keyspace, key, tag, seq, packed, stored_len));
         }
         if records.len() >= SORT_FROM {
-            records.sort_by_key(|&(keyspace, key, ..)| (keyspace, key));
+            records.sort_unstable_by_key(|&(keyspace, key, _, seq, ..)| (keyspace, key, seq));
         }
         for (keyspace, key, tag, seq, packed, stored_len) in records {
             self.apply_record(keyspace, key, tag, seq, packed, stored_len)?;

@@ -66,7 +66,10 @@ fn op() -> impl Strategy<Value = Op> {
                 Just(vec![true; 100]),
                 proptest::collection::vec(any::<bool>(), 0..40),
             ]).prop_map(|(keyspace, a, b, directions)| Op::Range { keyspace, low: a.min(b), high: a.max(b), directions }),
-        4 => proptest::collection::vec((keyspace, key(), proptest::option::of(0usize..200)), 0..20).prop_map(Op::Batch),
+        4 => proptest::collection::vec((keyspace.clone(), key(), proptest::option::of(0usize..200)), 0..20).prop_map(Op::Batch),
+        // From 256 entries a batch is applied in key order (the same key several times
+        // over, in both keyspaces, must still end at its last entry).
+        1 => proptest::collection::vec((keyspace, key(), proptest::option::of(0usize..40)), 256..320).prop_map(Op::Batch),
         1 => Just(Op::Checkpoint),
         1 => Just(Op::Compact),
         1 => Just(Op::Reopen),
