@@ -167,6 +167,11 @@ impl AppendState {
             });
             self.pos += stored;
             bytes += stored;
+            // A large batch outruns the prefault window: keep the thread faulting pages
+            // ahead while this loop writes (two comparisons when nothing is due).
+            if let Some(prefault) = &mut self.prefault {
+                prefault.request(self.writer.map(), self.pos);
+            }
         }
         let last_seq = first_seq + count as u64 - 1;
         self.writer.publish(self.pos);
@@ -176,9 +181,6 @@ impl AppendState {
         self.records += count as u64;
         self.batches += 1;
         self.batches_since_capture += 1;
-        if let Some(prefault) = &mut self.prefault {
-            prefault.request(self.writer.map(), self.pos);
-        }
         Ok(CommitReceipt {
             first_seq: Seq(first_seq),
             locations,
