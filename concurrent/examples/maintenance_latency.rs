@@ -29,6 +29,7 @@ fn run(background: bool, keys: &[i64]) -> String {
     .expect("temp dir");
     let mut config = Config::benchmark().with_background_maintenance(background);
     config.checkpoint_every_bytes = 64 << 20;
+    config.checkpoint_growth = 0.0;
     let store = ConcurrentAlexStorage::open_with(dir.path(), config).expect("open");
     let value = [7u8; 100];
     let mut nanos: Vec<u64> = Vec::with_capacity(keys.len());
