@@ -19,8 +19,9 @@ const KEYS: i64 = 6_000;
 /// Log I/O steps seen by the fault hook, with the name of the thread that took them.
 type Steps = Arc<Mutex<Vec<(FaultPoint, String)>>>;
 
-/// Off (no syncs but the checkpoints'), a checkpoint every 64 KiB of log (a fixed interval), segments of
-/// `segment_capacity`, and a hook that records which thread takes each log I/O step.
+/// Off (no syncs but the checkpoints'), a checkpoint every 64 KiB of log (a fixed
+/// interval), segments of `segment_capacity`, and a hook that records which thread takes
+/// each log I/O step.
 fn config(background: bool, segment_capacity: u64, steps: &Steps) -> Config {
     let mut config = Config::benchmark()
         .with_segment_capacity(segment_capacity)

@@ -20,9 +20,10 @@ pub struct Config {
     /// before the first). Each checkpoint rewrites the whole index, so with a fixed
     /// interval a growing store spends time quadratic in its size on them; with a
     /// fraction `g > 0` the snapshots written add up to at most `(1 + g) / g` times the
-    /// last one, and a crash replays at most the fraction `g / (1 + g)` of the log (plus
-    /// `checkpoint_every_bytes`). 0 gives the fixed interval. Default 1.0 (like a log
-    /// rewrite at 100% growth).
+    /// last one, and a crash replays about the fraction `g / (1 + g)` of the log at most
+    /// (beyond `checkpoint_every_bytes`; a compaction since the last checkpoint can make
+    /// it more). 0 gives the fixed interval. Default 1.0 (like a log rewrite at 100%
+    /// growth).
     pub checkpoint_growth: f64,
     /// A sealed segment is compacted once this fraction of its bytes is dead. Default 0.5.
     pub compaction_dead_ratio: f64,
