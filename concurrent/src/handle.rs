@@ -645,11 +645,16 @@ impl ConcurrentAlexStorage {
         f(&self.shared.storage.read())
     }
 
-    /// Sync (read-write stores) and report errors that dropping would swallow. Other
-    /// clones stay usable.
+    /// Sync (read-write stores) and report errors that dropping would swallow; like
+    /// `AlexStorage::close`, checkpoint first if
+    /// [`AlexStorage::checkpoint_due_at_close`]. Other clones stay usable.
     pub fn close(self) -> Result<()> {
         if self.shared.wal.is_some() {
-            self.sync()?;
+            if self.shared.storage.read().checkpoint_due_at_close() {
+                self.checkpoint()?;
+            } else {
+                self.sync()?;
+            }
         }
         Ok(())
     }

@@ -295,3 +295,32 @@ fn automatic_checkpoints_run_from_the_write_path() {
         ConcurrentAlexStorage::open_with(dir.path(), Config::benchmark()).expect("reopen");
     assert_eq!(reopened.stats().keys, 2_000);
 }
+
+/// `close` checkpoints when the log since the last checkpoint reached
+/// `checkpoint_every_bytes`, however far `checkpoint_growth` put the next automatic one.
+#[test]
+fn close_checkpoints_a_tail_of_checkpoint_every_bytes_or_more() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::benchmark();
+    config.checkpoint_every_bytes = 64 << 10;
+    config.checkpoint_growth = 1e6;
+    let store = ConcurrentAlexStorage::open_with(dir.path(), config.clone()).expect("open");
+    let value = [5u8; 100];
+    // ~190 KiB of log, and no automatic checkpoint within reach (1e6 times the segment
+    // header found at open).
+    for key in 0..1_500i64 {
+        store.insert(key, &value).expect("insert");
+    }
+    assert_eq!(store.stats().checkpoints, 0);
+    assert!(store.with_storage(|s| s.checkpoint_due_at_close()));
+    store.close().expect("close");
+    let reopened = ConcurrentAlexStorage::open_with(dir.path(), config).expect("reopen");
+    let source = reopened.with_storage(|s| s.open_report().source.clone());
+    match source {
+        alexdb_engine::IndexSource::Snapshot {
+            replayed_records, ..
+        } => assert_eq!(replayed_records, 0, "close wrote a checkpoint"),
+        other => panic!("opened from {other:?}"),
+    }
+    assert_eq!(reopened.stats().keys, 1_500);
+}

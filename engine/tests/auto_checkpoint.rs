@@ -2,7 +2,7 @@
 //! `checkpoint_growth`, only once the log grew by that fraction of what the last
 //! checkpoint covered.
 
-use alexdb_engine::{AlexStorage, Config, Error};
+use alexdb_engine::{AlexStorage, Config, Error, IndexSource};
 
 const EVERY: u64 = 64 << 10;
 
@@ -78,4 +78,43 @@ fn a_growth_that_is_not_a_fraction_is_refused() {
             other => panic!("growth {growth}: {other:?}"),
         }
     }
+}
+
+/// The log after the last checkpoint, as the next open replays it.
+fn replayed_at_open(dir: &std::path::Path) -> u64 {
+    let storage = AlexStorage::open_with(dir, config(1.0)).unwrap();
+    match storage.open_report().source {
+        IndexSource::Snapshot {
+            replayed_records, ..
+        } => replayed_records,
+        ref other => panic!("opened from {other:?}"),
+    }
+}
+
+#[test]
+fn a_clean_close_checkpoints_a_tail_of_checkpoint_every_bytes_or_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = AlexStorage::open_with(dir.path(), config(1.0)).unwrap();
+    assert_eq!(insert_and_watch(&mut storage, 0, 8_300).len(), 5);
+    // ~128 KiB more: past `checkpoint_every_bytes`, far from the grown interval (~1 MiB).
+    assert!(insert_and_watch(&mut storage, 10_000, 1_000).is_empty());
+    assert!(storage.checkpoint_due_at_close());
+    storage.close().unwrap();
+    assert_eq!(replayed_at_open(dir.path()), 0, "close wrote a checkpoint");
+
+    // A short tail is left to the next open, as before.
+    let mut storage = AlexStorage::open_with(dir.path(), config(1.0)).unwrap();
+    assert!(insert_and_watch(&mut storage, 20_000, 100).is_empty());
+    assert!(!storage.checkpoint_due_at_close());
+    storage.close().unwrap();
+    assert_eq!(replayed_at_open(dir.path()), 100);
+
+    // Automatic checkpoints off: close never writes one.
+    let mut off = config(1.0);
+    off.checkpoint_every_bytes = 0;
+    let mut storage = AlexStorage::open_with(dir.path(), off).unwrap();
+    assert!(insert_and_watch(&mut storage, 30_000, 1_000).is_empty());
+    assert!(!storage.checkpoint_due_at_close());
+    storage.close().unwrap();
+    assert_eq!(replayed_at_open(dir.path()), 1_100);
 }
