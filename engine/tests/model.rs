@@ -95,6 +95,17 @@ fn open(dir: &Path) -> AlexStorage {
     AlexStorage::open_with(dir, config()).expect("open")
 }
 
+/// [`config`] with the automatic maintenance on: checkpoints from 2 KiB of log on,
+/// growing with it (`checkpoint_growth` 1.0), a compaction after each when due, and the
+/// checkpoint a clean `close` writes.
+fn maintained_config() -> Config {
+    let mut config = config();
+    config.checkpoint_every_bytes = 2 << 10;
+    config.checkpoint_growth = 1.0;
+    config.auto_compact = true;
+    config
+}
+
 type Model = Vec<BTreeMap<i64, Vec<u8>>>;
 
 fn check_all(storage: &mut AlexStorage, model: &Model) {
@@ -113,6 +124,11 @@ fn check_all(storage: &mut AlexStorage, model: &Model) {
 }
 
 fn run(ops: Vec<Op>) {
+    run_with(ops, &config());
+}
+
+fn run_with(ops: Vec<Op>, config: &Config) {
+    let open = |dir: &Path| AlexStorage::open_with(dir, config.clone()).expect("open");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut storage = open(dir.path());
     let mut model: Model = vec![BTreeMap::new(); KEYSPACES.len()];
@@ -246,6 +262,17 @@ proptest! {
     #[test]
     fn storage_matches_a_btreemap_model(ops in proptest::collection::vec(op(), 1..160)) {
         run(ops);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn with_automatic_maintenance_storage_matches_a_btreemap_model(
+        ops in proptest::collection::vec(op(), 1..160)
+    ) {
+        run_with(ops, &maintained_config());
     }
 }
 
