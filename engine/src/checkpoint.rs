@@ -82,7 +82,7 @@ impl AlexStorage {
 
     /// Sync and close, reporting any error that dropping would swallow. If automatic
     /// checkpoints are on and at least `checkpoint_every_bytes` of log were written since
-    /// the last checkpoint (or since open), write one first (see
+    /// the last checkpoint (appended, or replayed at open), write one first (see
     /// [`AlexStorage::checkpoint_due_at_close`]).
     pub fn close(mut self) -> Result<()> {
         if self.checkpoint_due_at_close() {
@@ -94,9 +94,10 @@ impl AlexStorage {
     }
 
     /// Whether a clean close writes a checkpoint: automatic checkpoints are on and the log
-    /// since the last one (or since open) reached `checkpoint_every_bytes`. With
-    /// `checkpoint_growth` the log after the last checkpoint may grow far beyond that
-    /// before the next automatic one; a clean close does not leave it to the next open.
+    /// after the last one (appended, or replayed at open) reached
+    /// `checkpoint_every_bytes`. With `checkpoint_growth` the log after the last checkpoint
+    /// may grow far beyond that before the next automatic one; a clean close does not
+    /// leave it to the next open.
     pub fn checkpoint_due_at_close(&self) -> bool {
         let every = self.config.checkpoint_every_bytes;
         self.mode == AccessMode::ReadWrite && every > 0 && self.bytes_since_checkpoint >= every

@@ -12,13 +12,14 @@ pub struct Config {
     pub segment_capacity: u64,
     /// Largest value accepted; larger ones fail with `Error::ValueTooLarge`. Default 16 MiB.
     pub max_value_len: u64,
-    /// Write a checkpoint automatically once this many log bytes were appended since the
-    /// last one; 0 disables automatic checkpoints. Default 256 MiB.
+    /// Write a checkpoint automatically once this many log bytes follow the last one
+    /// (appended since, or replayed at open); 0 disables automatic checkpoints. Default
+    /// 256 MiB.
     pub checkpoint_every_bytes: u64,
-    /// An automatic checkpoint also waits until the log written since the last one is at
-    /// least this fraction of the log bytes that checkpoint covered (of the log at open,
-    /// before the first). Each checkpoint rewrites the whole index, so with a fixed
-    /// interval a growing store spends time quadratic in its size on them; with a
+    /// An automatic checkpoint also waits until the log after the last one is at least
+    /// this fraction of the log bytes that checkpoint covered (after an open, what the
+    /// loaded snapshot covered). Each checkpoint rewrites the whole index, so with a
+    /// fixed interval a growing store spends time quadratic in its size on them; with a
     /// fraction `g > 0` the snapshots written add up to at most `(1 + g) / g` times the
     /// last one, and a crash replays about the fraction `g / (1 + g)` of the log at most
     /// (beyond `checkpoint_every_bytes`; a compaction since the last checkpoint can make

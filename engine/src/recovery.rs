@@ -151,7 +151,11 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
     );
     let source = storage.load_index(preloaded)?;
     storage.applied_seq = storage.writer()?.last_seq().0;
-    storage.checkpoint_base_bytes = storage.written_bytes();
+    // What the snapshot covered (nothing after a full scan): the log beyond it was
+    // counted into `bytes_since_checkpoint` as it was replayed.
+    storage.checkpoint_base_bytes = storage
+        .written_bytes()
+        .saturating_sub(storage.bytes_since_checkpoint);
     storage.open_report = OpenReport {
         source,
         wal: wal_report,
@@ -234,6 +238,8 @@ impl AlexStorage {
             },
         };
         let records_scanned = self.full_scan()?;
+        // No snapshot covers any of it.
+        self.bytes_since_checkpoint = self.written_bytes();
         Ok(IndexSource::FullScan {
             reason,
             records_scanned,
@@ -347,6 +353,9 @@ impl AlexStorage {
             match self.apply_scanned(&record) {
                 Ok(()) => {
                     applied += 1;
+                    // The log after the last checkpoint, replayed: it counts toward the
+                    // next one as if written in this session.
+                    self.bytes_since_checkpoint += record.stored_len;
                     Ok(())
                 }
                 Err(error) => {

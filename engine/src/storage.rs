@@ -54,10 +54,11 @@ pub struct AlexStorage {
     pub(crate) keyspaces: Keyspaces,
     pub(crate) segments: SegmentTable,
     pub(crate) open_report: OpenReport,
-    /// Log bytes appended since the last checkpoint (drives automatic checkpoints).
+    /// Log bytes after the last checkpoint: appended since, or replayed at open (drives
+    /// automatic checkpoints and the one `close` may write).
     pub(crate) bytes_since_checkpoint: u64,
-    /// Log bytes in the segments when the last checkpoint finished (at open, before the
-    /// first): `Config::checkpoint_growth` is a fraction of it.
+    /// Log bytes in the segments when the last checkpoint finished (at open, what the
+    /// loaded snapshot covered): `Config::checkpoint_growth` is a fraction of it.
     pub(crate) checkpoint_base_bytes: u64,
     /// Highest sequence number applied to the indexes. Groups are applied in log order,
     /// so everything up to it is applied; snapshots cover exactly this.

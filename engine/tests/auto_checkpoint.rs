@@ -57,14 +57,38 @@ fn a_growth_of_one_doubles_the_interval_with_the_log() {
         assert!(pair[1] <= 2 * pair[0] + 256, "checkpoints at {at:?}");
     }
 
-    // After a reopen the interval counts from the log found at open.
+    // A tail short of `checkpoint_every_bytes` (no checkpoint at close either), then a
+    // reopen: the interval still counts from what the last checkpoint covered, and the
+    // replayed tail counts toward it.
+    storage.checkpoint().unwrap();
+    let covered = storage.stats().written_bytes;
+    assert!(insert_and_watch(&mut storage, 10_000, 300).is_empty());
+    assert!(!storage.checkpoint_due_at_close());
     storage.close().unwrap();
     let mut storage = AlexStorage::open_with(dir.path(), config(1.0)).unwrap();
-    let at_open = storage.stats().written_bytes;
-    let at = insert_and_watch(&mut storage, 10_000, 9_000);
+    assert!(storage.stats().written_bytes > covered + 30_000);
+    let at = insert_and_watch(&mut storage, 20_000, 9_000);
     assert_eq!(at.len(), 1, "checkpoints at {at:?}");
-    assert!(at[0] >= 2 * at_open && at[0] <= 2 * at_open + 256);
-    assert_eq!(storage.stats().keys, 17_300);
+    assert!(
+        at[0] >= 2 * covered && at[0] <= 2 * covered + 256,
+        "{at:?} vs {covered}"
+    );
+    assert_eq!(storage.stats().keys, 17_600);
+}
+
+/// A store opened, written a little and closed again and again: the tails of the
+/// sessions add up to a checkpoint, so what a reopen replays stays bounded.
+#[test]
+fn short_sessions_still_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    for session in 0..6i64 {
+        let mut storage = AlexStorage::open_with(dir.path(), config(1.0)).unwrap();
+        // ~40 KiB per session, short of the 64 KiB interval on its own.
+        insert_and_watch(&mut storage, session * 1_000, 320);
+        storage.close().unwrap();
+    }
+    let replayed = replayed_at_open(dir.path());
+    assert!(replayed < 600, "{replayed} records replayed of 1,920");
 }
 
 #[test]
