@@ -274,19 +274,28 @@ fn nothing_is_visible_before_its_sync_and_reads_go_on_during_it() {
     );
 }
 
+/// A fresh store with automatic checkpoints from 64 KiB of log (`checkpoint_growth` as
+/// given), holding `keys` inserts of 100-byte values.
+fn store_with_checkpoints(
+    growth: f64,
+    keys: i64,
+) -> (tempfile::TempDir, Config, ConcurrentAlexStorage) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::benchmark();
+    config.checkpoint_every_bytes = 64 << 10;
+    config.checkpoint_growth = growth;
+    let store = ConcurrentAlexStorage::open_with(dir.path(), config.clone()).expect("open");
+    for key in 0..keys {
+        store.insert(key, &[5u8; 100]).expect("insert");
+    }
+    (dir, config, store)
+}
+
 /// The write path notices when a checkpoint is due (a flag the group leader sets under
 /// the exclusive lock) and runs it, and stops once it is done.
 #[test]
 fn automatic_checkpoints_run_from_the_write_path() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::benchmark();
-    config.checkpoint_every_bytes = 64 << 10;
-    config.checkpoint_growth = 0.0;
-    let store = ConcurrentAlexStorage::open_with(dir.path(), config).expect("open");
-    let value = [5u8; 100];
-    for key in 0..2_000i64 {
-        store.insert(key, &value).expect("insert");
-    }
+    let (dir, _, store) = store_with_checkpoints(0.0, 2_000);
     let checkpoints = store.stats().checkpoints;
     // 2,000 records of 128 bytes = 250 KiB of log: about 3 checkpoints, not one per write.
     assert!((2..=6).contains(&checkpoints), "{checkpoints} checkpoints");
@@ -300,17 +309,9 @@ fn automatic_checkpoints_run_from_the_write_path() {
 /// `checkpoint_every_bytes`, however far `checkpoint_growth` put the next automatic one.
 #[test]
 fn close_checkpoints_a_tail_of_checkpoint_every_bytes_or_more() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::benchmark();
-    config.checkpoint_every_bytes = 64 << 10;
-    config.checkpoint_growth = 1e6;
-    let store = ConcurrentAlexStorage::open_with(dir.path(), config.clone()).expect("open");
-    let value = [5u8; 100];
     // ~190 KiB of log: one automatic checkpoint at 64 KiB, the next one 1e6 times
     // further on.
-    for key in 0..1_500i64 {
-        store.insert(key, &value).expect("insert");
-    }
+    let (dir, config, store) = store_with_checkpoints(1e6, 1_500);
     assert_eq!(store.stats().checkpoints, 1);
     assert!(store.with_storage(|s| s.checkpoint_due_at_close()));
     store.close().expect("close");
