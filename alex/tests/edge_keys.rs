@@ -322,3 +322,51 @@ fn remove_a_contiguous_half_then_scan_across_the_hole() {
     let stats = map.stats();
     assert!(stats.heap_bytes <= 64 * map.len().max(1 << 14), "{stats:?}");
 }
+
+/// Both ends of one range, driven in every order of `next` and `next_back` (up to eight
+/// steps), over maps that hold the extreme keys, and over ranges that start or end on
+/// them: the two ends must meet without yielding a key twice or skipping one. The front
+/// records only its last key and the back takes that in as it is called, so this is where
+/// an off-by-one at `i64::MIN` or `i64::MAX` would show.
+#[test]
+fn both_ends_meet_at_the_extremes() {
+    let sets: [&[i64]; 4] = [
+        &EXTREMES,
+        &[i64::MIN, i64::MAX],
+        &[i64::MAX],
+        &[i64::MIN, -5, 0, 5, 10, 20, i64::MAX],
+    ];
+    let bounds = [
+        (Bound::Unbounded, Bound::Unbounded),
+        (Bound::Included(i64::MIN), Bound::Included(i64::MAX)),
+        (Bound::Excluded(i64::MIN), Bound::Excluded(i64::MAX)),
+        (Bound::Included(-1), Bound::Included(i64::MAX)),
+        (Bound::Included(i64::MIN), Bound::Excluded(0)),
+        (Bound::Excluded(-1), Bound::Unbounded),
+    ];
+    for keys in sets {
+        let model: BTreeMap<i64, u64> = keys.iter().map(|&k| (k, k as u64 ^ 7)).collect();
+        let pairs: Vec<(i64, u64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+        let map = AlexMap::bulk_load(&pairs).unwrap();
+        for &range in &bounds {
+            for steps in 1..=8u32 {
+                for pattern in 0..1u32 << steps {
+                    let mut ours = map.range(range);
+                    let mut theirs = model.range(range);
+                    for step in 0..steps {
+                        let (a, b) = if pattern >> step & 1 == 1 {
+                            (ours.next_back(), theirs.next_back())
+                        } else {
+                            (ours.next(), theirs.next())
+                        };
+                        assert_eq!(
+                            a.map(|(k, v)| (k, *v)),
+                            b.map(|(k, v)| (*k, *v)),
+                            "keys {keys:?}, range {range:?}, pattern {pattern:#b}, step {step}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
