@@ -69,6 +69,8 @@ pub struct Zipfian {
     items: i64,
     theta: f64,
     zeta2theta: f64,
+    /// `0.5^theta`, which YCSB computes on every draw (one `pow` of the two per draw).
+    half_pow_theta: f64,
     alpha: f64,
     zetan: f64,
     eta: f64,
@@ -105,6 +107,7 @@ impl Zipfian {
             items,
             theta,
             zeta2theta,
+            half_pow_theta: 0.5f64.powf(theta),
             alpha: 1.0 / (1.0 - theta),
             zetan,
             eta: eta(items, theta, zeta2theta, zetan),
@@ -135,7 +138,7 @@ impl Zipfian {
         if uz < 1.0 {
             return self.base;
         }
-        if uz < 1.0 + 0.5f64.powf(self.theta) {
+        if uz < 1.0 + self.half_pow_theta {
             return self.base + 1;
         }
         self.base + (item_count as f64 * (self.eta * u - self.eta + 1.0).powf(self.alpha)) as i64

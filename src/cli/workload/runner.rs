@@ -174,7 +174,6 @@ where
                 let started = Instant::now();
                 let outcome = worker(rng)?;
                 let latency = started.elapsed();
-                stats.latency.record(latency);
                 assert!(
                     outcome.kind < MAX_KINDS,
                     "operation kind {} >= {MAX_KINDS}",
@@ -202,6 +201,12 @@ where
     }
     bar.inc(share % PROGRESS_STEP);
     stats.ops = share;
+    // The all-operations histogram is the sum of the per-kind ones: built once here
+    // rather than recorded into on every operation (one histogram update per timed
+    // operation instead of two; the same samples either way).
+    for kind in &stats.by_kind {
+        stats.latency.merge(kind);
+    }
     Ok(stats)
 }
 
