@@ -77,7 +77,13 @@ const SUB_BUCKETS: u64 = 1 << SUB_BUCKET_BITS;
 /// Buckets for every u64 value: 64 exact ones, then 64 per power of two from 2^6 to 2^63.
 const BUCKETS: usize = ((64 - SUB_BUCKET_BITS + 1) as usize) * SUB_BUCKETS as usize;
 
-#[repr(align(64))]
+/// One stripe on its own *pair* of cache lines: the adjacent-line prefetcher fetches
+/// 64-byte lines in 128-byte pairs, so two threads adding to neighbouring 64-byte stripes
+/// still passed lines between their cores. Which stripes two threads hold depends on the
+/// order earlier threads gave theirs back, so it showed as a bimodal slowdown: the peer
+/// comparison's `readrandom` at 2 threads ran at 3.5–3.7 M gets/s in some processes and
+/// 5.8–6.5 M/s in others; aligned to 128 bytes, 5.8–6.3 M/s in three runs of three.
+#[repr(align(128))]
 #[derive(Debug, Default)]
 struct PaddedCounter(AtomicU64);
 
