@@ -21,29 +21,36 @@
 use crate::bitmap::{bit, next_clear, next_set, prev_clear, prev_set};
 use crate::model::DataModel;
 
-/// Ask the CPU to start loading the cache line of `slice[index]` (nothing if `index` is
-/// out of bounds or off x86-64). A hint only: never faults, changes no value.
+/// Ask the CPU to start loading the cache line of `slice[index]` into the first-level
+/// cache (nothing if `index` is out of bounds or off x86-64). A hint only: never faults,
+/// changes no value.
 #[inline(always)]
 pub(crate) fn prefetch<T>(slice: &[T], index: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if index < slice.len() {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let address = slice.as_ptr().wrapping_add(index) as *const i8;
-        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; a prefetch reads
-        // nothing into the program, cannot fault, and `address` is inside `slice` anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(address) };
-    }
+    prefetch_into::<T, 3>(slice, index);
 }
 
 /// [`prefetch`] into the second-level cache only (`PREFETCHT1`).
 #[inline(always)]
 pub(crate) fn prefetch_l2<T>(slice: &[T], index: usize) {
+    prefetch_into::<T, 2>(slice, index);
+}
+
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(
+    std::arch::x86_64::_MM_HINT_T0 == 3 && std::arch::x86_64::_MM_HINT_T1 == 2,
+    "prefetch hint values"
+);
+
+/// `_mm_prefetch` with hint `HINT` (3 = `_MM_HINT_T0`, 2 = `_MM_HINT_T1`).
+#[inline(always)]
+fn prefetch_into<T, const HINT: i32>(slice: &[T], index: usize) {
     #[cfg(target_arch = "x86_64")]
     if index < slice.len() {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        use std::arch::x86_64::_mm_prefetch;
         let address = slice.as_ptr().wrapping_add(index) as *const i8;
-        // SAFETY: as in `prefetch`.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(address) };
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; a prefetch reads
+        // nothing into the program, cannot fault, and `address` is inside `slice` anyway.
+        unsafe { _mm_prefetch::<HINT>(address) };
     }
 }
 
