@@ -86,6 +86,10 @@ const BUCKETS: usize = ((64 - SUB_BUCKET_BITS + 1) as usize) * SUB_BUCKETS as us
 #[repr(align(128))]
 #[derive(Debug, Default)]
 struct PaddedCounter(AtomicU64);
+const _: () = assert!(
+    std::mem::size_of::<PaddedCounter>() == 128,
+    "one stripe per 128-byte pair of lines"
+);
 
 /// A counter split over cache lines; reads sum the stripes.
 #[derive(Debug, Default)]
