@@ -241,7 +241,13 @@ impl<V: Copy> DataNode<V> {
             }
             return self.last_occupied().filter(|&s| self.keys[s] == key);
         }
-        let (upper, _) = upper_bound_from(&self.keys, self.model.predict(key, cap), key);
+        let predicted = self.model.predict(key, cap);
+        // The payload line at the prediction is almost always the found slot's: loading it
+        // now overlaps its miss with the key line's instead of following it. A caller that
+        // waits on each lookup (the storage engine's `get`: lookup, then the record it
+        // points to) saves a whole miss; for a miss the prefetch is wasted.
+        prefetch(&self.vals, predicted);
+        let (upper, _) = upper_bound_from(&self.keys, predicted, key);
         // Slot `upper - 1` holds the greatest value <= key. If it equals `key` it is occupied:
         // an interior gap equal to `key` would be followed by another slot equal to `key`, and
         // leading (trailing) gaps hold `i64::MIN` (`i64::MAX`), checked through `has_min`.

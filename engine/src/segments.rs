@@ -143,11 +143,13 @@ impl SegmentTable {
     #[inline]
     pub fn value(&self, keyspace: KeyspaceId, key: i64, location: PackedLocation) -> Result<&[u8]> {
         // The lean path first (no error built, no record decoded beyond its head); the
-        // full one below only to say what is wrong.
-        if let Some((tag, payload)) = self
-            .get(location.segment_id().0)
-            .and_then(|slot| slot.segment.payload_at(location.offset()))
-            && tag == codec::TAG_PUT
+        // full one below only to say what is wrong. The record's first three lines are
+        // asked for together, so the value's lines load alongside the head's miss instead
+        // of after the head is decoded.
+        if let Some((tag, payload)) = self.get(location.segment_id().0).and_then(|slot| {
+            slot.segment.prefetch_record(location.offset());
+            slot.segment.payload_at(location.offset())
+        }) && tag == codec::TAG_PUT
             && let Some((found_keyspace, found_key, value)) = codec::decode_head(payload)
             && found_keyspace == keyspace
             && found_key == key
