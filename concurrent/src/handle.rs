@@ -217,7 +217,8 @@ impl ConcurrentAlexStorage {
 
     // ----- reads (shared lock) ---------------------------------------------------------
 
-    /// The value of `key` (default keyspace), copied.
+    /// The value of `key` (default keyspace), copied. For a loop of reads,
+    /// [`ConcurrentAlexStorage::get_into`] with one reused buffer is about twice as fast.
     pub fn get(&self, key: i64) -> Result<Option<Vec<u8>>> {
         self.measured_read(|storage| Ok(storage.get(key)?.map(<[u8]>::to_vec)))
     }
