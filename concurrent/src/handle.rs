@@ -242,6 +242,19 @@ impl ConcurrentAlexStorage {
             .is_some())
     }
 
+    /// Whether `key` exists (default keyspace): an index lookup under the shared lock,
+    /// without reading the record. Metered as a `get`.
+    pub fn contains_key(&self, key: i64) -> bool {
+        // The closure cannot fail; `measured_read` takes a `Result` for the other reads.
+        self.measured_read(|storage| Ok(storage.contains_key(key)))
+            .unwrap_or(false)
+    }
+
+    /// Whether `keyspace` holds `key` (without reading its value). Metered as a `get`.
+    pub fn contains_key_in(&self, keyspace: &Keyspace, key: i64) -> Result<bool> {
+        self.measured_read(|storage| storage.contains_key_in(keyspace, key))
+    }
+
     /// The values of `keys` (default keyspace), copied, in the order asked: like a `get`
     /// per key, with the lookups and record reads of several keys overlapped (see
     /// [`AlexStorage::multi_get`]). The shared lock is taken per [`MULTI_GET_LOCK_KEYS`]

@@ -77,7 +77,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         16 => (keyspace.clone(), key(), 0usize..200).prop_map(|(keyspace, key, len)| Op::Insert { keyspace, key, len }),
         6 => (keyspace.clone(), key()).prop_map(|(keyspace, key)| Op::Delete { keyspace, key }),
-        8 => (keyspace.clone(), key(), 0u8..3).prop_map(|(keyspace, key, how)| Op::Get { keyspace, key, how }),
+        8 => (keyspace.clone(), key(), 0u8..4).prop_map(|(keyspace, key, how)| Op::Get { keyspace, key, how }),
         2 => proptest::collection::vec(key(), 0..20).prop_map(|keys| Op::MultiGet { keys }),
         3 => (keyspace.clone(), key(), key(), 0usize..12).prop_map(|(keyspace, a, b, limit)| Op::Range { keyspace, low: a.min(b), high: a.max(b), limit }),
         2 => (keyspace.clone(), key(), 0usize..12).prop_map(|(keyspace, low, stop_after)| Op::Scan { keyspace, low, stop_after }),
@@ -174,9 +174,14 @@ fn run(ops: Vec<Op>, sync_mode: SyncMode) {
                         .get_into_in(handle, key, &mut buf)
                         .expect("get_into_in")
                         .then(|| buf.clone()),
-                    _ => store
+                    2 => store
                         .get_with_in(handle, key, <[u8]>::to_vec)
                         .expect("get_with_in"),
+                    _ => {
+                        let found = store.contains_key_in(handle, key).expect("contains_key_in");
+                        assert_eq!(found, expected.is_some(), "contains_key_in {key}");
+                        expected.clone()
+                    }
                 };
                 assert_eq!(found, expected, "get {key} in {}", KEYSPACES[keyspace]);
                 if keyspace == 0 {

@@ -1,6 +1,7 @@
 //! `get_into` and `get_into_in` give the answers of `get` and `get_in`, through one
 //! reused buffer: cleared on every call (also on a miss and after a delete), its
-//! capacity kept, and counted as a `get` by the metrics.
+//! capacity kept, and counted as a `get` by the metrics; `contains_key` and
+//! `contains_key_in` agree with them.
 
 use alexdb_concurrent::{ConcurrentAlexStorage, OpKind};
 use alexdb_engine::Config;
@@ -39,6 +40,8 @@ fn get_into_answers_like_get_and_reuses_the_buffer() {
         let expected = store.get(key).expect("get");
         calls += 1;
         assert_eq!(found, expected.is_some(), "key {key}");
+        assert_eq!(store.contains_key(key), found, "contains_key {key}");
+        calls += 1;
         assert_eq!(buf, expected.unwrap_or_default(), "key {key}");
     }
     let capacity = buf.capacity();
@@ -55,7 +58,8 @@ fn get_into_answers_like_get_and_reuses_the_buffer() {
     assert!(store.delete(42).expect("delete"));
     assert!(!store.get_into(42, &mut buf).expect("get_into"));
     assert!(buf.is_empty());
-    calls += 2;
+    assert!(!store.contains_key(42), "a deleted key is gone");
+    calls += 3;
 
     assert_eq!(
         store.metrics().op(OpKind::Get).count - gets_before,
@@ -81,7 +85,10 @@ fn get_into_in_reads_its_own_keyspace() {
     assert!(store.get_into_in(&nodes, 8, &mut buf).expect("get_into_in"));
     assert!(buf.is_empty(), "an empty value exists and reads as empty");
     assert!(!store.get_into(8, &mut buf).expect("get_into"));
+    assert!(store.contains_key_in(&nodes, 8).expect("contains_key_in"));
+    assert!(!store.contains_key(8));
     for key in [i64::MIN, 0, 9, i64::MAX] {
+        assert!(!store.contains_key_in(&nodes, key).expect("contains_key_in"));
         assert!(
             !store
                 .get_into_in(&nodes, key, &mut buf)
