@@ -1,6 +1,6 @@
 //! Loops of point reads through `ConcurrentAlexStorage`, one thread: `get` (a new `Vec`
-//! per read, freed by the caller at once), `get_into` (one reused buffer) and `get_with`
-//! reading one byte (no copy). 1M uniformly random `i64` keys, 100-byte values,
+//! per read, freed by the caller at once), `get_into` (one reused buffer), `get_with`
+//! reading one byte (no copy) and `contains_key` (the index alone). 1M uniformly random `i64` keys, 100-byte values,
 //! `Config::benchmark()`, loaded in batches of 100; 500K random existing keys per pass,
 //! three rounds. docs/PERFORMANCE.md ("Session 11") has the figures.
 //!
@@ -52,8 +52,9 @@ fn main() {
                 .expect("get_with")
                 .unwrap_or(0)
         });
+        let contains = per_read(&mut |key| usize::from(store.contains_key(key)));
         println!(
-            "round {round}: get {get:.0} ns, get_into {get_into:.0} ns, get_with (one byte) {get_with:.0} ns"
+            "round {round}: get {get:.0} ns, get_into {get_into:.0} ns, get_with (one byte) {get_with:.0} ns, contains_key {contains:.0} ns"
         );
     }
 }
