@@ -10,7 +10,9 @@
 //!
 //! Run: `cargo run --release -p alexdb-engine --example checkpoint_phases` (about 15 s
 //! and 1.5 GB of temporary files under the system temp dir, or `CHECKPOINT_PHASES_DIR`;
-//! `CHECKPOINT_PHASES_KEYS` sets the total, default 10,000,000, in five steps).
+//! `CHECKPOINT_PHASES_KEYS` sets the total, default 10,000,000, in five steps;
+//! `CHECKPOINT_PHASES_WRITEBACK=0` turns `Config::log_writeback` off, and with it the
+//! early writeback of sealed log segments that leaves the log sync little to write).
 
 use alexdb_engine::{AlexStorage, Config};
 use std::time::Instant;
@@ -56,6 +58,8 @@ fn main() -> alexdb_engine::Result<()> {
     })?;
     let mut config = Config::benchmark();
     config.checkpoint_every_bytes = 0;
+    config.log_writeback = std::env::var("CHECKPOINT_PHASES_WRITEBACK").as_deref() != Ok("0");
+    println!("log_writeback: {}", config.log_writeback);
     let mut store = AlexStorage::open_with(dir.path(), config)?;
     let value = [3u8; 100];
     let mut x = 0x9E37_79B9_7F4A_7C15u64;

@@ -51,6 +51,11 @@ pub struct Config {
     /// the writer, so appends do not stop for the page faults of fresh file pages
     /// (`alexdb_wal::WalOptions::prefault_ahead`). 0 turns it off. Default 4 MiB.
     pub prefault_ahead: u64,
+    /// When the log fills a segment and moves on, start writing the full one back to
+    /// disk at once (asynchronously; `alexdb_wal::WalOptions::writeback_sealed`), so a
+    /// checkpoint's log sync finds the sealed segments written instead of writing them
+    /// while the writer waits. Durability is unchanged. Default on.
+    pub log_writeback: bool,
     /// Test seam: fail chosen I/O steps of the log.
     pub fault_hook: Option<FaultHook>,
 }
@@ -72,6 +77,7 @@ impl Config {
             normal_sync_commits: 1000,
             recovery_mode: RecoveryMode::Strict,
             prefault_ahead: 4 << 20,
+            log_writeback: true,
             fault_hook: None,
         }
     }
@@ -122,6 +128,7 @@ impl Config {
             normal_sync_commits: self.normal_sync_commits,
             recovery_mode: self.recovery_mode,
             prefault_ahead: self.prefault_ahead,
+            writeback_sealed: self.log_writeback,
             fault_hook: self.fault_hook.clone(),
         }
     }
@@ -190,6 +197,7 @@ impl std::fmt::Debug for Config {
             .field("normal_sync_commits", &self.normal_sync_commits)
             .field("recovery_mode", &self.recovery_mode)
             .field("prefault_ahead", &self.prefault_ahead)
+            .field("log_writeback", &self.log_writeback)
             .field("fault_hook", &self.fault_hook.is_some())
             .finish()
     }

@@ -41,6 +41,9 @@ pub(crate) struct AppendState {
     pub batches: u64,
     /// Keeps the active segment faulted in ahead of `pos` (None: off, or no thread).
     pub prefault: Option<Prefaulter>,
+    /// Start writing a segment's unsynced bytes back when it is sealed
+    /// (`WalOptions::writeback_sealed`).
+    pub writeback_sealed: bool,
 }
 
 /// What a sync leader captured under the append lock: the watermark it may publish once
@@ -101,6 +104,7 @@ impl AppendState {
         writer: MapWriter,
         last_seq: u64,
         mut prefault: Option<Prefaulter>,
+        writeback_sealed: bool,
     ) -> AppendState {
         let pos = active.written_len();
         if let Some(prefault) = &mut prefault {
@@ -118,6 +122,7 @@ impl AppendState {
             records: 0,
             batches: 0,
             prefault,
+            writeback_sealed,
         }
     }
 
@@ -200,6 +205,12 @@ impl AppendState {
         self.writer.publish(self.pos);
         if self.pos > self.active_unsynced_from {
             let old = Arc::clone(&self.active);
+            if self.writeback_sealed {
+                // Advisory: a failure here loses nothing (the sync that makes these bytes
+                // durable comes later and reports its own errors), so it is not one.
+                let _ =
+                    crate::map::start_writeback(old.path(), self.active_unsynced_from, self.pos);
+            }
             self.sealed_unsynced
                 .push((old, self.active_unsynced_from, self.pos));
         }

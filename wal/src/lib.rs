@@ -136,6 +136,13 @@ pub struct WalOptions {
     /// thread of the log's own (`alexdb-wal-prefault`), so appends do not take the page
     /// faults of fresh file pages. 0 turns it off. Default 4 MiB.
     pub prefault_ahead: u64,
+    /// When the log moves on to a new segment, ask the kernel to start writing the
+    /// sealed segment's unsynced bytes back to disk (`sync_file_range`, asynchronous —
+    /// like RocksDB's `wal_bytes_per_sync`, a segment at a time). Durability is unchanged:
+    /// only syncs make bytes durable; this lets the next one (a checkpoint's, under
+    /// `Checkpoint` or `Off`) find them written instead of writing them, and bounds the
+    /// dirty pages of an unsynced log to about one segment. Default on.
+    pub writeback_sealed: bool,
     pub fault_hook: Option<FaultHook>,
 }
 
@@ -149,6 +156,7 @@ impl Default for WalOptions {
             normal_sync_commits: 1000,
             recovery_mode: RecoveryMode::Strict,
             prefault_ahead: 4 << 20,
+            writeback_sealed: true,
             fault_hook: None,
         }
     }
@@ -164,6 +172,7 @@ impl std::fmt::Debug for WalOptions {
             .field("normal_sync_commits", &self.normal_sync_commits)
             .field("recovery_mode", &self.recovery_mode)
             .field("prefault_ahead", &self.prefault_ahead)
+            .field("writeback_sealed", &self.writeback_sealed)
             .field("fault_hook", &self.fault_hook.is_some())
             .finish()
     }

@@ -270,6 +270,7 @@ impl Wal {
                 (options.prefault_ahead > 0)
                     .then(|| Prefaulter::start(options.prefault_ahead))
                     .flatten(),
+                options.writeback_sealed,
             )),
             leader_active: AtomicBool::new(false),
             leader_generation: std::sync::atomic::AtomicU32::new(0),
