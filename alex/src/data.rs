@@ -54,6 +54,55 @@ fn prefetch_into<T, const HINT: i32>(slice: &[T], index: usize) {
     }
 }
 
+/// Fill every gap of `keys` (a clear bit of `bitmap`) with the key of the next occupied
+/// slot to its right (`i64::MAX` past the last one), walking from the right. Returns the
+/// sum of `len²` over the runs of occupied slots that end at a gap, and the length of
+/// the run that reaches slot 0 (ended by the array's start instead).
+///
+/// Without a branch on each slot's bit: at the nodes' densities (0.6–0.8) a branch per
+/// slot mispredicted often (about one slot in three under callgrind's branch simulation);
+/// full and empty bitmap words take a shortcut.
+fn fill_gaps_from_right(keys: &mut [i64], bitmap: &[u64]) -> (u64, u64) {
+    let cap = keys.len();
+    let mut fill = i64::MAX;
+    let mut run = 0u64;
+    let mut run_squares = 0u64;
+    for word_index in (0..cap.div_ceil(64)).rev() {
+        let word = bitmap[word_index];
+        let lo = word_index * 64;
+        let hi = (lo + 64).min(cap);
+        let slots = &mut keys[lo..hi];
+        if word == u64::MAX && slots.len() == 64 {
+            fill = slots[0];
+            run += 64;
+            continue;
+        }
+        if word == 0 {
+            slots.fill(fill);
+            run_squares += run * run;
+            run = 0;
+            continue;
+        }
+        for offset in (0..slots.len()).rev() {
+            // A slot takes the key of the first occupied slot at or after it (itself, if
+            // occupied): always a load, never a branch on the slot's own bit — a select
+            // between "this key" and "the fill" compiled to one, skipping the load.
+            let rest = word >> offset;
+            let next = if rest != 0 {
+                slots[offset + rest.trailing_zeros() as usize]
+            } else {
+                fill
+            };
+            slots[offset] = next;
+            let occupied = rest & 1;
+            run_squares += (1 - occupied) * run * run;
+            run = (run + 1) * occupied;
+        }
+        fill = slots[word.trailing_zeros() as usize];
+    }
+    (run_squares, run)
+}
+
 /// "No node" in the leaf chain.
 pub(crate) const NIL: u32 = u32::MAX;
 
@@ -571,11 +620,13 @@ impl<V: Copy> DataNode<V> {
         let mut vals = vec![pairs[0].1; cap].into_boxed_slice();
         let mut bitmap = vec![0u64; cap.div_ceil(64)].into_boxed_slice();
         let mut next_free = 0usize;
-        let mut err_log_sum = 0.0f64; // Sum of floor(log2(error + 1)).
+        // Sum of floor(log2(error + 1)), in an integer: a float accumulator made each key
+        // wait for the previous key's addition.
+        let mut err_log_sum = 0u64;
         for (i, &(k, v)) in pairs.iter().enumerate() {
             let predicted = model.predict(k, cap);
             let pos = predicted.max(next_free).min(cap - (n - i));
-            err_log_sum += (predicted.abs_diff(pos) + 1).ilog2() as f64;
+            err_log_sum += u64::from((predicted.abs_diff(pos) + 1).ilog2());
             keys[pos] = k;
             vals[pos] = v;
             bitmap[pos >> 6] |= 1u64 << (pos & 63);
@@ -583,21 +634,9 @@ impl<V: Copy> DataNode<V> {
         }
         // Gap fill from the right, and the expected shifts: inserting into a run of `len`
         // occupied slots shifts about `len / 4` keys (to the nearer end), and a run is hit with
-        // probability `len / n`.
-        let mut fill = i64::MAX;
-        let mut run = 0usize;
-        let mut shift_sum = 0.0f64;
-        for slot in (0..cap).rev() {
-            if bit(&bitmap, slot) {
-                fill = keys[slot];
-                run += 1;
-            } else {
-                keys[slot] = fill;
-                shift_sum += (run * run) as f64 / 4.0;
-                run = 0;
-            }
-        }
-        shift_sum += (run * run) as f64 / 4.0;
+        // probability `len / n`; `run_squares` sums `len²` over the runs.
+        let (run_squares, last_run) = fill_gaps_from_right(&mut keys, &bitmap);
+        let shift_sum = (run_squares + last_run * last_run) as f64 / 4.0;
         let first = next_set(&bitmap, 0, cap).expect("n > 0 keys were placed");
         keys[..first].fill(i64::MIN);
         node.keys = keys;
@@ -607,7 +646,7 @@ impl<V: Copy> DataNode<V> {
         node.num_keys = n;
         node.has_max = pairs[n - 1].0 == i64::MAX;
         node.has_min = pairs[0].0 == i64::MIN;
-        node.expected_iters = (err_log_sum / n as f64) as f32 + 1.0;
+        node.expected_iters = (err_log_sum as f64 / n as f64) as f32 + 1.0;
         node.expected_shifts = (shift_sum / n as f64) as f32;
         node
     }
@@ -726,5 +765,58 @@ mod tests {
         }
         node.check(0);
         assert_eq!(node.find(i64::MAX).map(|s| node.vals[s]), Some(9));
+    }
+
+    /// The slot-by-slot gap fill `fill_gaps_from_right` replaced, kept as its model.
+    fn fill_gaps_naive(keys: &mut [i64], bitmap: &[u64]) -> (u64, u64) {
+        let (mut fill, mut run, mut run_squares) = (i64::MAX, 0u64, 0u64);
+        for slot in (0..keys.len()).rev() {
+            if bit(bitmap, slot) {
+                fill = keys[slot];
+                run += 1;
+            } else {
+                keys[slot] = fill;
+                run_squares += run * run;
+                run = 0;
+            }
+        }
+        (run_squares, run)
+    }
+
+    #[test]
+    fn gap_fill_matches_the_slot_by_slot_model() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for cap in [1usize, 2, 63, 64, 65, 127, 128, 129, 200, 640, 1000] {
+            for density_case in 0..8 {
+                let mut bitmap = vec![0u64; cap.div_ceil(64)];
+                for (w, word) in bitmap.iter_mut().enumerate() {
+                    *word = match (density_case + w) % 5 {
+                        0 => u64::MAX,
+                        1 => 0,
+                        2 => next() & next(),
+                        3 => next() | next(),
+                        _ => next(),
+                    };
+                }
+                if cap % 64 != 0 {
+                    *bitmap.last_mut().unwrap() &= (1u64 << (cap % 64)) - 1;
+                }
+                let keys: Vec<i64> = (0..cap).map(|_| next() as i64).collect();
+                let (mut fast, mut slow) = (keys.clone(), keys);
+                let got = fill_gaps_from_right(&mut fast, &bitmap);
+                let want = fill_gaps_naive(&mut slow, &bitmap);
+                assert_eq!(
+                    (got, &fast),
+                    (want, &slow),
+                    "cap {cap}, case {density_case}"
+                );
+            }
+        }
     }
 }
