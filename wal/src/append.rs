@@ -107,6 +107,8 @@ impl AppendState {
         writeback_sealed: bool,
     ) -> AppendState {
         let pos = active.written_len();
+        // Advisory (see `advise_append_region`): a refusal costs speed, never data.
+        let _ = writer.map().advise_append_region(pos);
         if let Some(prefault) = &mut prefault {
             prefault.request(writer.map(), pos);
         }
@@ -216,6 +218,8 @@ impl AppendState {
         }
         on_new_segment(&segment);
         self.pos = segment.written_len();
+        // Advisory (see `advise_append_region`): a refusal costs speed, never data.
+        let _ = writer.map().advise_append_region(self.pos);
         self.active_unsynced_from = self.pos;
         self.active = segment;
         self.writer = writer;

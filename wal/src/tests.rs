@@ -785,3 +785,55 @@ fn start_writeback_checks_its_range_and_file() {
     assert!(crate::map::start_writeback(&path, u64::MAX - 1, u64::MAX).is_err());
     assert!(crate::map::start_writeback(&dir.path().join("missing"), 0, 1).is_err());
 }
+
+/// The `VmFlags` of every mapping of `path` in this process, lowest address first.
+#[cfg(target_os = "linux")]
+fn vm_flags_of(path: &Path) -> Vec<String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+    let name = path.to_str().expect("utf-8 path");
+    let mut flags = Vec::new();
+    let mut inside = false;
+    for line in smaps.lines() {
+        if let Some(rest) = line.strip_prefix("VmFlags:") {
+            if inside {
+                flags.push(rest.trim().to_string());
+            }
+        } else if line.contains('-') && line.split_whitespace().count() >= 5 {
+            // A mapping's header line: "start-end perms offset dev inode [path]".
+            inside = line.ends_with(name);
+        }
+    }
+    flags
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_unwritten_part_of_the_active_segment_has_no_readahead() {
+    // `advise_append_region`: the writer's segment is mapped with readahead off from its
+    // append position on (`rr` in smaps), for a fresh log, after a roll and after reopen.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = |wal: &Wal, when: &str| {
+        let active = wal
+            .segment(wal.active_segment_id())
+            .expect("active segment");
+        let flags = vm_flags_of(active.path());
+        let last = flags
+            .last()
+            .unwrap_or_else(|| panic!("{when}: no mapping found"));
+        assert!(
+            last.split_whitespace().any(|f| f == "rr"),
+            "{when}: {flags:?}"
+        );
+    };
+    let (wal, _) = Wal::open(dir.path(), options(SyncMode::Full)).expect("open");
+    check(&wal, "fresh");
+    wal.commit(&[entry(b"one")]).expect("commit");
+    wal.roll().expect("roll");
+    check(&wal, "after a roll");
+    wal.commit(&[entry(b"two")]).expect("commit");
+    drop(wal);
+    let (wal, report) = Wal::open(dir.path(), options(SyncMode::Full)).expect("reopen");
+    assert_eq!(report.records, 2);
+    check(&wal, "reopened");
+    assert_eq!(contents(&wal).len(), 2);
+}
