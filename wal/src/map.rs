@@ -371,28 +371,29 @@ pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
 /// durable — a later sync still waits for the writes it started (and writes what they
 /// missed) — so it only moves the work of that sync earlier.
 pub(crate) fn start_writeback(path: &std::path::Path, from: u64, to: u64) -> io::Result<()> {
+    let bad_range = || io::Error::new(io::ErrorKind::InvalidInput, "bad writeback range");
+    let len = to.checked_sub(from).ok_or_else(bad_range)?;
+    let offset = i64::try_from(from).map_err(|_| bad_range())?;
+    let len = i64::try_from(len).map_err(|_| bad_range())?;
     let file = File::open(path)?;
-    let (Some(len), Ok(offset)) = (to.checked_sub(from), libc::off64_t::try_from(from)) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "bad writeback range",
-        ));
-    };
-    let Ok(len) = libc::off64_t::try_from(len) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "bad writeback range",
-        ));
-    };
-    // SAFETY: plain FFI call on a file descriptor that `file` keeps open; no memory is
-    // passed to the kernel.
-    let rc = unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
-    };
-    if rc == 0 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain FFI call on a file descriptor that `file` keeps open; no memory is
+        // passed to the kernel.
+        let rc = unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // No asynchronous range writeback here: the later sync does all the work.
+        let _ = (file, offset, len);
         Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
