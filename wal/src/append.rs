@@ -217,6 +217,8 @@ impl AppendState {
                 .push((old, self.active_unsynced_from, self.pos));
         }
         on_new_segment(&segment);
+        // Advisory, like the advice it undoes: the sealed segment is only read from now on.
+        let _ = self.active.map().advise_sealed();
         self.pos = segment.written_len();
         // Advisory (see `advise_append_region`): a refusal costs speed, never data.
         let _ = writer.map().advise_append_region(self.pos);

@@ -106,6 +106,17 @@ impl SharedMap {
         )
     }
 
+    /// Give readahead back to the whole mapping once nothing more is written to it (a
+    /// sealed segment): readers — compaction, or gets after the pages left the cache —
+    /// fault it in a window at a time again.
+    pub(crate) fn advise_sealed(&self) -> io::Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        self.raw
+            .advise_range(memmap2::Advice::Normal, 0, self.len as usize)
+    }
+
     /// Fault in `[offset, offset + len)` writable without writing to it
     /// (`MADV_POPULATE_WRITE`; see `prefault.rs`). Errors on a read-only mapping, a range
     /// outside the mapping, or a kernel without the advice (before Linux 5.14).

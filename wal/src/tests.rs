@@ -810,7 +810,8 @@ fn vm_flags_of(path: &Path) -> Vec<String> {
 #[test]
 fn the_unwritten_part_of_the_active_segment_has_no_readahead() {
     // `advise_append_region`: the writer's segment is mapped with readahead off from its
-    // append position on (`rr` in smaps), for a fresh log, after a roll and after reopen.
+    // append position on (`rr` in smaps), for a fresh log, after a roll and after reopen;
+    // `advise_sealed` gives it back to a segment the log has left.
     let dir = tempfile::tempdir().expect("tempdir");
     let check = |wal: &Wal, when: &str| {
         let active = wal
@@ -828,8 +829,20 @@ fn the_unwritten_part_of_the_active_segment_has_no_readahead() {
     let (wal, _) = Wal::open(dir.path(), options(SyncMode::Full)).expect("open");
     check(&wal, "fresh");
     wal.commit(&[entry(b"one")]).expect("commit");
+    let sealed = wal
+        .segment(wal.active_segment_id())
+        .expect("active segment");
     wal.roll().expect("roll");
     check(&wal, "after a roll");
+    // The sealed segment is only read from now on: readahead is back on all of it.
+    let flags = vm_flags_of(sealed.path());
+    assert!(!flags.is_empty(), "the sealed segment stays mapped");
+    assert!(
+        flags
+            .iter()
+            .all(|f| !f.split_whitespace().any(|f| f == "rr")),
+        "sealed: {flags:?}"
+    );
     wal.commit(&[entry(b"two")]).expect("commit");
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), options(SyncMode::Full)).expect("reopen");
