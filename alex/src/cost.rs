@@ -80,38 +80,54 @@ fn leaf_cost_sampled<V>(keys: &[(i64, V)], density: f64, max_samples: usize) -> 
     if n <= 1 {
         return EXP_SEARCH_WEIGHT;
     }
-    let samples = n.min(max_samples);
-    let idx = |j: usize| {
-        if samples == 1 {
-            0
-        } else {
-            j * (n - 1) / (samples - 1)
-        }
-    };
-    // Fit rank-on-key over the sample (with the true ranks as targets).
+    let samples = n.min(max_samples).min(COST_SAMPLES);
+    // The sampled ranks `j * (n - 1) / (samples - 1)` for `j` in `0..samples`, and their
+    // keys relative to the first, gathered once: the three passes below used to recompute
+    // each rank (an integer division) and reload its key, 15 candidate nodes per full
+    // node's decision (docs/PERFORMANCE.md, "Session 13").
+    let mut ranks = [0f64; COST_SAMPLES];
+    let mut xs = [0f64; COST_SAMPLES];
     let base = keys[0].0;
-    let x = |k: i64| k.saturating_sub(base) as f64;
+    let (step, remainder_step, divisor) = if samples == 1 {
+        (0, 0, 1)
+    } else {
+        (
+            (n - 1) / (samples - 1),
+            (n - 1) % (samples - 1),
+            samples - 1,
+        )
+    };
+    let (mut rank, mut remainder) = (0usize, 0usize);
+    for (r, x) in ranks[..samples].iter_mut().zip(&mut xs[..samples]) {
+        *r = rank as f64;
+        *x = keys[rank].0.saturating_sub(base) as f64;
+        rank += step;
+        remainder += remainder_step;
+        if remainder >= divisor {
+            remainder -= divisor;
+            rank += 1;
+        }
+    }
+    let (ranks, xs) = (&ranks[..samples], &xs[..samples]);
+    // Fit rank-on-key over the sample (with the true ranks as targets).
     let (mut sx, mut sy) = (0.0, 0.0);
-    for j in 0..samples {
-        let i = idx(j);
-        sx += x(keys[i].0);
-        sy += i as f64;
+    for (&x, &r) in xs.iter().zip(ranks) {
+        sx += x;
+        sy += r;
     }
     let (mx, my) = (sx / samples as f64, sy / samples as f64);
     let (mut sxy, mut sxx) = (0.0, 0.0);
-    for j in 0..samples {
-        let i = idx(j);
-        let dx = x(keys[i].0) - mx;
-        sxy += dx * (i as f64 - my);
+    for (&x, &r) in xs.iter().zip(ranks) {
+        let dx = x - mx;
+        sxy += dx * (r - my);
         sxx += dx * dx;
     }
     let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
     let mut log_err = 0.0;
     let mut err = 0.0;
-    for j in 0..samples {
-        let i = idx(j);
-        let predicted = my + slope * (x(keys[i].0) - mx);
-        let e = ((predicted - i as f64).abs() / density).min(n as f64 / density);
+    for (&x, &r) in xs.iter().zip(ranks) {
+        let predicted = my + slope * (x - mx);
+        let e = ((predicted - r).abs() / density).min(n as f64 / density);
         err += e;
         log_err += fast_log2(e + 1.0);
     }
@@ -160,6 +176,58 @@ pub(crate) fn fit(keys: &[i64]) -> crate::model::DataModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sampled ranks, gathered without a division per sample, are the ones the
+    /// formula `j * (n - 1) / (samples - 1)` names.
+    #[test]
+    fn sampled_ranks_match_the_formula() {
+        for n in [2usize, 3, 5, 23, 24, 25, 47, 48, 49, 100, 1000, 12_345] {
+            let keys: Vec<(i64, ())> = (0..n as i64).map(|i| (i * i, ())).collect();
+            for max in [1usize, 2, 4, 24] {
+                let samples = n.min(max);
+                let direct = leaf_cost_by_formula(&keys, INIT_DENSITY, samples);
+                let got = leaf_cost_sampled(&keys, INIT_DENSITY, max);
+                assert_eq!(got.to_bits(), direct.to_bits(), "n {n}, max {max}");
+            }
+        }
+    }
+
+    /// The estimator as first written (a division per sample per pass), for the test above.
+    fn leaf_cost_by_formula(keys: &[(i64, ())], density: f64, samples: usize) -> f64 {
+        let n = keys.len();
+        let idx = |j: usize| {
+            if samples == 1 {
+                0
+            } else {
+                j * (n - 1) / (samples - 1)
+            }
+        };
+        let base = keys[0].0;
+        let x = |k: i64| k.saturating_sub(base) as f64;
+        let (mut sx, mut sy) = (0.0, 0.0);
+        for j in 0..samples {
+            sx += x(keys[idx(j)].0);
+            sy += idx(j) as f64;
+        }
+        let (mx, my) = (sx / samples as f64, sy / samples as f64);
+        let (mut sxy, mut sxx) = (0.0, 0.0);
+        for j in 0..samples {
+            let dx = x(keys[idx(j)].0) - mx;
+            sxy += dx * (idx(j) as f64 - my);
+            sxx += dx * dx;
+        }
+        let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        let (mut log_err, mut err) = (0.0, 0.0);
+        for j in 0..samples {
+            let i = idx(j);
+            let predicted = my + slope * (x(keys[i].0) - mx);
+            let e = ((predicted - i as f64).abs() / density).min(n as f64 / density);
+            err += e;
+            log_err += fast_log2(e + 1.0);
+        }
+        EXP_SEARCH_WEIGHT * (1.0 + log_err / samples as f64)
+            + SHIFTS_WEIGHT * (0.25 * err / samples as f64)
+    }
 
     #[test]
     fn fast_log2_is_close() {

@@ -26,6 +26,7 @@ const APPEND_MOSTLY: f64 = 0.9;
 const MODEL_NODE_BYTES: f64 = 40.0;
 
 /// Number of keys at which a node of `cap` slots must grow (upper density limit).
+#[inline]
 pub(crate) fn expansion_threshold(cap: usize) -> usize {
     if cap == 0 {
         0
@@ -152,7 +153,7 @@ impl<V: Copy> AlexMap<V> {
         // cheap after an expansion whatever the model's fit; splitting them would only cut off
         // the end that receives every insert (and, at the edge of a domain, deepen the tree).
         if !too_big && (layout != Layout::Spread || (!catastrophic && !deviated)) {
-            self.expand(leaf, layout, !deviated && layout == Layout::Spread);
+            self.expand(leaf, layout, !deviated && layout == Layout::Spread, None);
             return;
         }
         let pairs = node.pairs();
@@ -226,7 +227,7 @@ impl<V: Copy> AlexMap<V> {
             best = choice;
         }
         match best {
-            Choice::Expand => self.expand(leaf, layout, false),
+            Choice::Expand => self.expand(leaf, layout, false, Some(&pairs)),
             Choice::Sideways(d) => {
                 self.split_sideways(leaf, parent, block_start, block_size, d, &pairs, layout)
             }
@@ -239,18 +240,28 @@ impl<V: Copy> AlexMap<V> {
     /// Rebuilds `leaf` with room for more keys (or, if it is not full, retrains it at its
     /// current size). With `rescale`, the node's model is scaled to the new capacity instead
     /// of refitted (ALEX does this when the model's cost has not deviated).
-    fn expand(&mut self, leaf: u32, layout: Layout, rescale: bool) {
+    ///
+    /// `pairs` are the node's pairs if the caller has collected them already (a full
+    /// node whose split was weighed): collecting them again cost a second copy.
+    fn expand(&mut self, leaf: u32, layout: Layout, rescale: bool, pairs: Option<&[(i64, V)]>) {
         let node = &mut self.datas[leaf as usize];
         let n = node.num_keys;
         let cap = capacity_for(n + 1, MIN_DENSITY).max(node.capacity());
-        let pairs = node.pairs();
+        let collected;
+        let pairs = match pairs {
+            Some(pairs) => pairs,
+            None => {
+                collected = node.pairs();
+                &collected
+            }
+        };
         let (prev, next) = (node.prev, node.next);
         *node = if rescale && n > 0 {
             // The old model predicts ranks of the old keys; as a rank model it keeps its shape.
             let model = node.rank_model();
-            DataNode::build_with_model(&pairs, cap, model, layout)
+            DataNode::build_with_model(pairs, cap, model, layout)
         } else {
-            DataNode::build_with_capacity(&pairs, cap, layout)
+            DataNode::build_with_capacity(pairs, cap, layout)
         };
         node.prev = prev;
         node.next = next;
