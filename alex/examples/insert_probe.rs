@@ -2,6 +2,12 @@
 //! N uniformly random keys, then insert the other half one by one (random order), timed,
 //! with the node statistics after. `BTreeMap` does the same in the same process.
 //!
+//! `INSERT_PROBE_FROM_EMPTY=1` inserts all N keys into an empty map instead, then times
+//! 1M lookups of inserted keys (the shape the storage engine's single inserts build).
+//! `INSERT_PROBE_BTREE=0` skips `BTreeMap`. `INSERT_PROBE_TAIL=1` times every insert
+//! and prints the slowest and how many took over 100 µs and 1 ms (the clock reads add
+//! to the total).
+//!
 //! `cargo run --release -p alexdb-alex --example insert_probe -- [keys]` (default 10M).
 
 use alexdb_alex::AlexMap;
@@ -21,17 +27,45 @@ fn main() {
     pairs.sort_unstable();
     pairs.dedup_by_key(|p| p.0);
     pairs.shuffle(&mut rng);
-    let inserted = pairs.split_off(pairs.len() / 2);
+    let from_empty = std::env::var("INSERT_PROBE_FROM_EMPTY").as_deref() == Ok("1");
+    let inserted = pairs.split_off(if from_empty { 0 } else { pairs.len() / 2 });
     pairs.sort_unstable();
+    let lookups: Vec<i64> = (0..1_000_000)
+        .map(|_| inserted[rng.gen_range(0..inserted.len())].0)
+        .collect();
     let skip_btree = std::env::var("INSERT_PROBE_BTREE").as_deref() == Ok("0");
     for round in 0..2 {
         let mut alex = AlexMap::bulk_load(&pairs).expect("sorted, distinct keys");
+        let tail = std::env::var("INSERT_PROBE_TAIL").as_deref() == Ok("1");
+        let (mut slowest, mut over_100us, mut over_1ms) = (0f64, 0usize, 0usize);
         let started = Instant::now();
         for &(key, value) in &inserted {
-            alex.insert(key, value);
+            if tail {
+                let one = Instant::now();
+                alex.insert(key, value);
+                let took = one.elapsed().as_secs_f64();
+                slowest = slowest.max(took);
+                over_100us += usize::from(took > 100e-6);
+                over_1ms += usize::from(took > 1e-3);
+            } else {
+                alex.insert(key, value);
+            }
         }
         let alex_s = started.elapsed().as_secs_f64();
+        if tail {
+            println!(
+                "round {round}: slowest insert {:.2} ms; {over_100us} over 100 us, {over_1ms} over 1 ms",
+                slowest * 1e3
+            );
+        }
         let stats = alex.stats();
+        let started = Instant::now();
+        let mut found = 0u64;
+        for &key in &lookups {
+            found += alex.get(key).copied().unwrap_or(0) & 1;
+        }
+        let lookup_ns = started.elapsed().as_secs_f64() * 1e9 / lookups.len() as f64;
+        std::hint::black_box(found);
         drop(alex);
         let btree_s = if skip_btree {
             f64::NAN
@@ -44,7 +78,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         };
         println!(
-            "round {round}: {} inserts into {} keys: alex {:.3} s ({:.0} ns/insert), btreemap {:.3} s ({:.2}x); expansions {}, sideways splits {}, downward splits {}, data nodes {}",
+            "round {round}: {} inserts into {} keys: alex {:.3} s ({:.0} ns/insert), btreemap {:.3} s ({:.2}x); expansions {}, sideways splits {}, downward splits {}, data nodes {}, depth {}; then lookups {lookup_ns:.0} ns",
             inserted.len(),
             pairs.len(),
             alex_s,
@@ -54,7 +88,8 @@ fn main() {
             stats.expansions,
             stats.sideways_splits,
             stats.downward_splits,
-            stats.data_nodes
+            stats.data_nodes,
+            stats.depth
         );
     }
 }

@@ -168,7 +168,13 @@ pub(crate) enum Locate {
 }
 
 /// The first index `i` in `[0, keys.len()]` with `keys[i] > key`, by exponential search from
-/// `start` (`start < keys.len()`), and the number of iterations (probes) it took.
+/// `start` (`start < keys.len()`), and its iteration count as ALEX counts it for the cost
+/// model: 1 plus the times the bound doubled (the probe that stops the doubling and the
+/// binary search after it are not counted). The expected count a build computes,
+/// `1 + mean(floor(log2(error + 1)))`, estimates the same quantity; counting every probe
+/// (as this did until 2026-12-06) made the empirical count about twice the expected one,
+/// so nearly every full node looked mispredicted: it was refitted instead of rescaled and
+/// its splits weighed at each expansion (docs/PERFORMANCE.md, "Session 13").
 #[inline(always)]
 pub(crate) fn upper_bound_from(keys: &[i64], start: usize, key: i64) -> (usize, u32) {
     let n = keys.len();
@@ -184,11 +190,11 @@ pub(crate) fn upper_bound_from(keys: &[i64], start: usize, key: i64) -> (usize, 
                 hi = n;
                 break;
             }
-            iters += 1;
             if keys[probe] > key {
                 hi = probe;
                 break;
             }
+            iters += 1;
             lo = probe + 1;
             bound <<= 1;
         }
@@ -202,18 +208,17 @@ pub(crate) fn upper_bound_from(keys: &[i64], start: usize, key: i64) -> (usize, 
                 break;
             }
             let probe = start - bound;
-            iters += 1;
             if keys[probe] <= key {
                 lo = probe + 1;
                 break;
             }
+            iters += 1;
             hi = probe;
             bound <<= 1;
         }
     }
     // Binary search for the first key > `key` in [lo, hi); `hi` itself qualifies (or is `n`).
     while lo < hi {
-        iters += 1;
         let mid = lo + (hi - lo) / 2;
         if keys[mid] <= key {
             lo = mid + 1;
