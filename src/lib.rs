@@ -18,7 +18,10 @@
 //! store), `alexdb-concurrent` (the thread-safe handle and metrics); see
 //! `docs/ARCHITECTURE.md`.
 
-pub use alexdb_alex::{AlexMap, AlexStats, BulkLoadError};
+pub use alexdb_alex::{
+    AlexMap, AlexStats, BulkLoadError, DEFAULT_MAX_DATA_SLOTS, InvalidMaxDataSlots,
+    MAX_DATA_SLOTS_RANGE,
+};
 pub use alexdb_concurrent::{
     ConcurrentAlexStorage, LatencySummary, MetricsSnapshot, OpKind, OpSnapshot,
 };

@@ -6,7 +6,8 @@
 //! 1M lookups of inserted keys (the shape the storage engine's single inserts build).
 //! `INSERT_PROBE_BTREE=0` skips `BTreeMap`. `INSERT_PROBE_TAIL=1` times every insert
 //! and prints the slowest and how many took over 100 µs and 1 ms (the clock reads add
-//! to the total).
+//! to the total). `INSERT_PROBE_MAX_SLOTS=131072` builds the map with that maximum data
+//! node size instead of ALEX's 2^20 slots.
 //!
 //! `cargo run --release -p alexdb-alex --example insert_probe -- [keys]` (default 10M).
 
@@ -35,7 +36,13 @@ fn main() {
         .collect();
     let skip_btree = std::env::var("INSERT_PROBE_BTREE").as_deref() == Ok("0");
     for round in 0..2 {
-        let mut alex = AlexMap::bulk_load(&pairs).expect("sorted, distinct keys");
+        let max_slots = std::env::var("INSERT_PROBE_MAX_SLOTS")
+            .ok()
+            .map_or(alexdb_alex::DEFAULT_MAX_DATA_SLOTS, |v| {
+                v.parse().expect("INSERT_PROBE_MAX_SLOTS: a slot count")
+            });
+        let mut alex = AlexMap::bulk_load_with_max_data_slots(&pairs, max_slots)
+            .expect("sorted, distinct keys and a valid maximum");
         let tail = std::env::var("INSERT_PROBE_TAIL").as_deref() == Ok("1");
         let (mut slowest, mut over_100us, mut over_1ms) = (0f64, 0usize, 0usize);
         let started = Instant::now();

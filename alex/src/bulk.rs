@@ -4,15 +4,15 @@
 //! sparse slots share one child through pointer duplication (aligned power-of-two blocks),
 //! so skewed data does not create runs of empty leaves.
 
-use crate::cost::{
-    self, DATA_NODE_BYTES, INIT_DENSITY, MAX_DATA_SLOTS, MAX_FANOUT, NODE_LOOKUP_WEIGHT,
-};
+use crate::cost::{self, DATA_NODE_BYTES, INIT_DENSITY, MAX_FANOUT, NODE_LOOKUP_WEIGHT};
 use crate::data::{DataNode, Layout, NIL};
 use crate::model::Router;
 use crate::{AlexMap, DATA_TAG, ModelNode};
 
-/// Largest leaf bulk load builds: one that fits `MAX_DATA_SLOTS` at the initial density.
-const MAX_BULK_LEAF_KEYS: usize = (MAX_DATA_SLOTS as f64 * INIT_DENSITY) as usize;
+/// Largest leaf bulk load builds: one that fits `max_data_slots` at the initial density.
+fn max_bulk_leaf_keys(max_data_slots: usize) -> usize {
+    (max_data_slots as f64 * INIT_DENSITY) as usize
+}
 /// Fanouts are only considered while the average part keeps at least this many keys.
 const MIN_AVG_PART_KEYS: usize = 8;
 /// Children with fewer keys than this are leaves without evaluating deeper structure.
@@ -61,11 +61,16 @@ fn route_bounds<V>(pairs: &[(i64, V)], router: &Router, fanout: usize) -> Vec<us
 /// Routers built by `Router::spanning` for fanouts `2^d` differ only by power-of-two factors
 /// of the slope, so the slot of a key at depth `d` is its slot at depth `d + 1` shifted right:
 /// each level's partition refines the previous one with short binary searches.
-fn best_depth<V>(pairs: &[(i64, V)], lo: f64, span: f64) -> (u32, Vec<usize>) {
+fn best_depth<V>(
+    pairs: &[(i64, V)],
+    lo: f64,
+    span: f64,
+    max_leaf_keys: usize,
+) -> (u32, Vec<usize>) {
     let n = pairs.len();
     let mut best_depth = 0;
     let mut best_bounds = vec![0, n];
-    let mut best_cost = if n <= MAX_BULK_LEAF_KEYS {
+    let mut best_cost = if n <= max_leaf_keys {
         cost::leaf_cost(pairs, INIT_DENSITY)
     } else {
         f64::INFINITY
@@ -118,7 +123,7 @@ impl<V: Copy> AlexMap<V> {
         debug_assert!(pairs.first().is_none_or(|p| p.0 >= dom_lo));
         debug_assert!(pairs.last().is_none_or(|p| p.0 <= dom_hi));
         let counters = std::mem::take(&mut self.counters);
-        *self = AlexMap::new();
+        *self = AlexMap::empty_with(self.max_data_slots);
         self.counters = counters;
         self.models.clear();
         self.datas.clear();
@@ -143,7 +148,9 @@ impl<V: Copy> AlexMap<V> {
         choice: Option<(u32, Vec<usize>)>,
         leaves: &mut Vec<u32>,
     ) -> u32 {
-        let (depth, bounds) = choice.unwrap_or_else(|| best_depth(pairs, lo, span));
+        let (depth, bounds) = choice.unwrap_or_else(|| {
+            best_depth(pairs, lo, span, max_bulk_leaf_keys(self.max_data_slots))
+        });
         let fanout = 1usize << depth;
         let router = Router::spanning(lo, span, fanout);
         debug_assert_eq!(bounds, route_bounds(pairs, &router, fanout));
@@ -198,10 +205,11 @@ impl<V: Copy> AlexMap<V> {
         if progress && keys.len() >= MIN_KEYS_TO_DEEPEN {
             let lo = keys[0].0 as f64;
             let span = keys[keys.len() - 1].0 as f64 - lo + 1.0;
-            if keys.len() > MAX_BULK_LEAF_KEYS
+            let max_leaf_keys = max_bulk_leaf_keys(self.max_data_slots);
+            if keys.len() > max_leaf_keys
                 || cost::leaf_cost(keys, INIT_DENSITY) > DEEPEN_MIN_LEAF_COST
             {
-                let choice = best_depth(keys, lo, span);
+                let choice = best_depth(keys, lo, span, max_leaf_keys);
                 if choice.0 > 0 {
                     deeper = Some((lo, span, choice));
                 }

@@ -658,8 +658,13 @@ impl<V: Copy> DataNode<V> {
 
     /// Rebuilds in place (keeping the leaf links) with `pairs`.
     pub fn rebuild(&mut self, pairs: &[(i64, V)], density: f64, layout: Layout) {
+        self.rebuild_with_capacity(pairs, capacity_for(pairs.len(), density), layout);
+    }
+
+    /// [`DataNode::rebuild`] with an explicit capacity (`> pairs.len()`).
+    pub fn rebuild_with_capacity(&mut self, pairs: &[(i64, V)], cap: usize, layout: Layout) {
         let (prev, next) = (self.prev, self.next);
-        *self = DataNode::build(pairs, density, layout);
+        *self = DataNode::build_with_capacity(pairs, cap, layout);
         self.prev = prev;
         self.next = next;
     }

@@ -237,7 +237,8 @@ impl<V: Copy> AlexMap<V> {
                 }
                 moved.extend_from_slice(go);
                 let keep_empty = keep.is_empty();
-                self.datas[leaf as usize].rebuild(keep, INIT_DENSITY, Layout::Spread);
+                let cap = self.capped_capacity(keep.len(), INIT_DENSITY);
+                self.datas[leaf as usize].rebuild_with_capacity(keep, cap, Layout::Spread);
                 if !keep_empty {
                     break;
                 }

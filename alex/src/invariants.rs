@@ -13,6 +13,7 @@ impl<V: Copy> AlexMap<V> {
         let mut model_nodes = 0;
         let mut data_nodes = 0;
         let mut depth = 0;
+        let mut largest_data_node_slots = 0;
         let mut heap_bytes = self.models.capacity() * size_of::<ModelNode>()
             + self.datas.capacity() * size_of::<DataNode<V>>()
             + (self.free_models.capacity() + self.free_datas.capacity()) * size_of::<u32>();
@@ -31,7 +32,9 @@ impl<V: Copy> AlexMap<V> {
                 if c & DATA_TAG != 0 {
                     data_nodes += 1;
                     depth = depth.max(level + 1);
-                    heap_bytes += self.datas[(c & !DATA_TAG) as usize].heap_bytes();
+                    let node = &self.datas[(c & !DATA_TAG) as usize];
+                    heap_bytes += node.heap_bytes();
+                    largest_data_node_slots = largest_data_node_slots.max(node.capacity());
                 } else {
                     stack.push((c, level + 1));
                 }
@@ -44,6 +47,7 @@ impl<V: Copy> AlexMap<V> {
             model_nodes,
             data_nodes,
             heap_bytes,
+            largest_data_node_slots,
             expansions: c.expansions,
             contractions: c.contractions,
             sideways_splits: c.sideways_splits,
@@ -168,6 +172,12 @@ impl<V: Copy> AlexMap<V> {
                 assert!(
                     d < self.datas.len(),
                     "model node {m}: data child {d} out of range"
+                );
+                let capacity = self.datas[d].capacity();
+                assert!(
+                    capacity <= self.max_data_slots,
+                    "data node {d}: {capacity} slots, above the maximum of {}",
+                    self.max_data_slots
                 );
                 data_refs[d] += 1;
                 leaves.push(d as u32);

@@ -43,10 +43,43 @@ use model::Router;
 
 pub(crate) use cost::MAX_DENSITY;
 
+/// ALEX's largest data node: 2^20 slots, 16 MiB of `i64` keys and 8-byte payloads (the
+/// reference implementation's `max_data_node_bytes` of 2^24). The default of
+/// [`AlexMap::new`].
+pub const DEFAULT_MAX_DATA_SLOTS: usize = cost::MAX_DATA_SLOTS;
+
+/// The values [`AlexMap::with_max_data_slots`] accepts: from 2^10 slots (a node must hold
+/// a split's worth of keys) up to [`DEFAULT_MAX_DATA_SLOTS`].
+pub const MAX_DATA_SLOTS_RANGE: std::ops::RangeInclusive<usize> =
+    (1 << 10)..=DEFAULT_MAX_DATA_SLOTS;
+
+/// A maximum data node size outside [`MAX_DATA_SLOTS_RANGE`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("maximum data node size of {slots} slots is outside the supported {min}..={max}")]
+pub struct InvalidMaxDataSlots {
+    pub slots: usize,
+    pub min: usize,
+    pub max: usize,
+}
+
+fn check_max_data_slots(slots: usize) -> Result<usize, InvalidMaxDataSlots> {
+    if MAX_DATA_SLOTS_RANGE.contains(&slots) {
+        Ok(slots)
+    } else {
+        Err(InvalidMaxDataSlots {
+            slots,
+            min: *MAX_DATA_SLOTS_RANGE.start(),
+            max: *MAX_DATA_SLOTS_RANGE.end(),
+        })
+    }
+}
+
 /// Error of [`AlexMap::bulk_load`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BulkLoadError {
+    #[error(transparent)]
+    InvalidMaxDataSlots(#[from] InvalidMaxDataSlots),
     #[error(
         "bulk load input is not strictly increasing at index {index}: key {key} follows {previous}"
     )]
@@ -73,6 +106,8 @@ pub struct AlexStats {
     /// Heap bytes of the structure: capacities of all key, payload, bitmap and child arrays,
     /// and of the node arenas and free lists.
     pub heap_bytes: usize,
+    /// Slots of the largest data node (at most [`AlexMap::max_data_slots`]).
+    pub largest_data_node_slots: usize,
     /// Data nodes expanded in place (density bound reached, no split chosen).
     pub expansions: u64,
     /// Data nodes contracted after deletes.
@@ -156,6 +191,8 @@ pub struct AlexMap<V> {
     first_leaf: u32,
     last_leaf: u32,
     counters: Counters,
+    /// No data node grows beyond this many slots (see [`AlexMap::with_max_data_slots`]).
+    max_data_slots: usize,
 }
 
 impl<V: Copy + std::fmt::Debug> std::fmt::Debug for AlexMap<V> {
@@ -175,8 +212,28 @@ impl<V: Copy> Default for AlexMap<V> {
 const MAX_INSERT_ATTEMPTS: usize = 64;
 
 impl<V: Copy> AlexMap<V> {
-    /// An empty map: a root with one slot pointing to an empty data node.
+    /// An empty map: a root with one slot pointing to an empty data node. Data nodes grow
+    /// up to ALEX's [`DEFAULT_MAX_DATA_SLOTS`].
     pub fn new() -> Self {
+        Self::empty_with(DEFAULT_MAX_DATA_SLOTS)
+    }
+
+    /// An empty map whose data nodes never grow beyond `slots` slots (ALEX's maximum node
+    /// size, `max_data_node_bytes` in the reference implementation): a full node of that
+    /// size splits instead of expanding. The insert that expands a node rebuilds it at
+    /// once, so the maximum bounds the slowest insert — 13–22 ms at the default 2^20
+    /// slots, 2.6–3.4 ms at 2^17 over 10M random inserts into an empty map (docs/alex.md,
+    /// "Maximum node size") — at the price of more, smaller nodes.
+    pub fn with_max_data_slots(slots: usize) -> Result<Self, InvalidMaxDataSlots> {
+        Ok(Self::empty_with(check_max_data_slots(slots)?))
+    }
+
+    /// The largest data node this map builds, in slots.
+    pub fn max_data_slots(&self) -> usize {
+        self.max_data_slots
+    }
+
+    fn empty_with(max_data_slots: usize) -> Self {
         let mut map = AlexMap {
             models: Vec::new(),
             datas: Vec::new(),
@@ -187,6 +244,7 @@ impl<V: Copy> AlexMap<V> {
             first_leaf: 0,
             last_leaf: 0,
             counters: Counters::default(),
+            max_data_slots,
         };
         map.datas.push(DataNode::empty());
         map.models.push(ModelNode {
@@ -198,6 +256,16 @@ impl<V: Copy> AlexMap<V> {
 
     /// Builds a map from strictly increasing `(key, value)` pairs.
     pub fn bulk_load(sorted: &[(i64, V)]) -> Result<Self, BulkLoadError> {
+        Self::bulk_load_with_max_data_slots(sorted, DEFAULT_MAX_DATA_SLOTS)
+    }
+
+    /// [`AlexMap::bulk_load`] into a map whose data nodes never exceed `max_data_slots`
+    /// (see [`AlexMap::with_max_data_slots`]).
+    pub fn bulk_load_with_max_data_slots(
+        sorted: &[(i64, V)],
+        max_data_slots: usize,
+    ) -> Result<Self, BulkLoadError> {
+        let max_data_slots = check_max_data_slots(max_data_slots)?;
         for (index, pair) in sorted.windows(2).enumerate() {
             if pair[0].0 >= pair[1].0 {
                 return Err(BulkLoadError::NotStrictlyIncreasing {
@@ -207,7 +275,7 @@ impl<V: Copy> AlexMap<V> {
                 });
             }
         }
-        let mut map = AlexMap::new();
+        let mut map = AlexMap::empty_with(max_data_slots);
         if let (Some(first), Some(last)) = (sorted.first(), sorted.last()) {
             map.rebuild_from(sorted, first.0, last.0);
         }
@@ -397,7 +465,7 @@ impl<V: Copy> AlexMap<V> {
             return;
         }
         let counters = std::mem::take(&mut self.counters);
-        *self = AlexMap::new();
+        *self = AlexMap::empty_with(self.max_data_slots);
         self.counters = counters;
     }
 

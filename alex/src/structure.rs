@@ -10,7 +10,7 @@
 
 use crate::cost::{
     self, CATASTROPHIC_ITERS, CATASTROPHIC_SHIFTS, DATA_NODE_BYTES, DEVIATION_FACTOR,
-    DEVIATION_SLACK, INIT_DENSITY, MAX_DATA_SLOTS, MAX_FANOUT, MAX_SPLIT_DEPTH, MIN_DENSITY,
+    DEVIATION_SLACK, INIT_DENSITY, MAX_FANOUT, MAX_SPLIT_DEPTH, MIN_DENSITY,
     MIN_INSERTS_FOR_DEVIATION, NODE_LOOKUP_WEIGHT,
 };
 use crate::data::{DataNode, Layout, capacity_for};
@@ -137,12 +137,19 @@ impl<V: Copy> AlexMap<V> {
         self.expand_or_split(leaf, parent, key);
     }
 
+    /// Slots for `n` keys at `density`, but no more than the map's maximum node size (an
+    /// uneven split or a domain growth can leave one part with nearly all of a full
+    /// node's keys; it then starts out denser, and splits at its next expansion).
+    pub(crate) fn capped_capacity(&self, n: usize, density: f64) -> usize {
+        capacity_for(n, density).min(self.max_data_slots)
+    }
+
     /// Expands `leaf`, or splits it, whichever the cost model prefers.
     fn expand_or_split(&mut self, leaf: u32, parent: u32, key: i64) {
         let node = &self.datas[leaf as usize];
         let n = node.num_keys;
         let layout = layout_for(node);
-        let too_big = capacity_for(n + 1, MIN_DENSITY) > MAX_DATA_SLOTS;
+        let too_big = capacity_for(n + 1, MIN_DENSITY) > self.max_data_slots;
         let catastrophic = is_catastrophic(node);
         let s = node.stats;
         let expected = cost::expected_cost(node.expected_iters, node.expected_shifts);
@@ -302,7 +309,9 @@ impl<V: Copy> AlexMap<V> {
                 Layout::RoomLeft if j == 0 => Layout::RoomLeft,
                 _ => Layout::Spread,
             };
-            let node = DataNode::build(&pairs[bounds[j]..bounds[j + 1]], INIT_DENSITY, part_layout);
+            let part = &pairs[bounds[j]..bounds[j + 1]];
+            let cap = self.capped_capacity(part.len(), INIT_DENSITY);
+            let node = DataNode::build_with_capacity(part, cap, part_layout);
             let id = if j == 0 {
                 self.datas[leaf as usize] = node;
                 leaf

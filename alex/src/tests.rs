@@ -662,3 +662,74 @@ fn perf_full_iteration() {
     }
     println!("{sum}");
 }
+
+#[test]
+fn max_data_slots_outside_the_range_is_refused() {
+    use crate::{BulkLoadError, InvalidMaxDataSlots, MAX_DATA_SLOTS_RANGE};
+    let (min, max) = (*MAX_DATA_SLOTS_RANGE.start(), *MAX_DATA_SLOTS_RANGE.end());
+    for slots in [0, min - 1, max + 1, usize::MAX] {
+        let expected = InvalidMaxDataSlots { slots, min, max };
+        assert_eq!(
+            AlexMap::<u64>::with_max_data_slots(slots).err(),
+            Some(expected.clone())
+        );
+        assert_eq!(
+            AlexMap::<u64>::bulk_load_with_max_data_slots(&[(1, 1)], slots).err(),
+            Some(BulkLoadError::InvalidMaxDataSlots(expected))
+        );
+    }
+    assert_eq!(AlexMap::<u64>::new().max_data_slots(), max);
+    assert_eq!(
+        AlexMap::<u64>::with_max_data_slots(min)
+            .unwrap()
+            .max_data_slots(),
+        min
+    );
+}
+
+/// With the smallest maximum, full nodes split instead of expanding past it — under random
+/// and sequential inserts, after a bulk load, and after the map was emptied and refilled
+/// (the structure is rebuilt then, and must keep the maximum). `check_invariants` asserts
+/// every node's capacity against it.
+#[test]
+fn nodes_never_grow_past_the_maximum() {
+    let max = *crate::MAX_DATA_SLOTS_RANGE.start();
+    let mut rng = StdRng::seed_from_u64(31);
+    let mut map = AlexMap::with_max_data_slots(max).unwrap();
+    let mut model = BTreeMap::new();
+    for _ in 0..60_000 {
+        let key = rng.r#gen::<i64>();
+        map.insert(key, key as u64);
+        model.insert(key, key as u64);
+    }
+    for key in 0..30_000i64 {
+        map.insert(key, key as u64);
+        model.insert(key, key as u64);
+    }
+    assert_same(&map, &model);
+    let stats = map.stats();
+    assert!(
+        stats.data_nodes >= model.len() / max,
+        "{} data nodes for {} keys of at most {max} slots",
+        stats.data_nodes,
+        model.len()
+    );
+    let keys: Vec<i64> = model.keys().copied().collect();
+    for key in keys {
+        map.remove(key);
+    }
+    assert!(map.is_empty());
+    assert_eq!(map.max_data_slots(), max);
+    model.clear();
+    for key in (0..20_000i64).rev() {
+        map.insert(key * 7, key as u64);
+        model.insert(key * 7, key as u64);
+    }
+    assert_same(&map, &model);
+
+    let sorted: Vec<(i64, u64)> = (0..50_000i64).map(|k| (k * 3, k as u64)).collect();
+    let loaded = AlexMap::bulk_load_with_max_data_slots(&sorted, max).unwrap();
+    loaded.check_invariants();
+    assert_eq!(loaded.max_data_slots(), max);
+    assert!(loaded.stats().data_nodes >= sorted.len() / max);
+}

@@ -418,10 +418,24 @@ fn apply(
     Ok(())
 }
 
+/// The smallest maximum data node size: maps built with it split where the default ones
+/// expand, so a few thousand keys already fill nodes to the maximum.
+const SMALL_NODES: usize = 1 << 10;
+
+/// ALEX's default maximum node size, or [`SMALL_NODES`].
+fn max_data_slots(small_nodes: bool) -> usize {
+    if small_nodes {
+        SMALL_NODES
+    } else {
+        alexdb_alex::DEFAULT_MAX_DATA_SLOTS
+    }
+}
+
 /// Builds the starting pair of maps: a bulk load of the deduplicated, sorted initial keys.
 fn start(
     centres: &[i64],
     initial: &[KeySpec],
+    small_nodes: bool,
 ) -> Result<(AlexMap<u64>, BTreeMap<i64, u64>), TestCaseError> {
     let model: BTreeMap<i64, u64> = initial
         .iter()
@@ -431,7 +445,7 @@ fn start(
         })
         .collect();
     let sorted: Vec<(i64, u64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
-    let alex = AlexMap::bulk_load(&sorted);
+    let alex = AlexMap::bulk_load_with_max_data_slots(&sorted, max_data_slots(small_nodes));
     prop_assert!(
         alex.is_ok(),
         "bulk_load of sorted unique keys failed: {:?}",
@@ -452,8 +466,9 @@ proptest! {
         centres in centres(),
         initial in initial_keys(),
         ops in vec(op(), 1..120),
+        small_nodes in any::<bool>(),
     ) {
-        let (mut alex, mut model) = start(&centres, &initial)?;
+        let (mut alex, mut model) = start(&centres, &initial, small_nodes)?;
         for op in &ops {
             apply(&mut alex, &mut model, &centres, op)?;
             alex.check_invariants();
@@ -472,8 +487,9 @@ proptest! {
         centres in centres(),
         initial in initial_keys(),
         ops in vec(op(), 500..2500),
+        small_nodes in any::<bool>(),
     ) {
-        let (mut alex, mut model) = start(&centres, &initial)?;
+        let (mut alex, mut model) = start(&centres, &initial, small_nodes)?;
         for (i, op) in ops.iter().enumerate() {
             apply(&mut alex, &mut model, &centres, op)?;
             if i % 64 == 0 {
@@ -491,6 +507,7 @@ proptest! {
         cluster_sizes in vec(1usize..20_000, 1..4),
         scattered in vec(any::<i64>(), 0..5_000),
         ops in vec(op(), 200..1000),
+        small_nodes in any::<bool>(),
     ) {
         let mut model = BTreeMap::new();
         for (index, size) in cluster_sizes.iter().enumerate() {
@@ -504,7 +521,7 @@ proptest! {
             model.insert(key, value_for(key));
         }
         let sorted: Vec<(i64, u64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
-        let alex = AlexMap::bulk_load(&sorted);
+        let alex = AlexMap::bulk_load_with_max_data_slots(&sorted, max_data_slots(small_nodes));
         prop_assert!(alex.is_ok());
         let mut alex = alex.expect("checked just above");
         alex.check_invariants();

@@ -56,6 +56,12 @@ pub struct Config {
     /// checkpoint's log sync finds the sealed segments written instead of writing them
     /// while the writer waits. Durability is unchanged. Default on.
     pub log_writeback: bool,
+    /// Largest data node of the index, in slots (ALEX's maximum node size; the range
+    /// is `alexdb_alex::MAX_DATA_SLOTS_RANGE`). A write that expands a data node rebuilds
+    /// it at once, under `ConcurrentAlexStorage`'s exclusive lock, so this bounds the
+    /// slowest write and how long readers can wait for one. Default 2^20, ALEX's own
+    /// (16 MiB of keys and locations): measured in docs/PERFORMANCE.md ("Session 14").
+    pub index_max_data_slots: usize,
     /// Test seam: fail chosen I/O steps of the log.
     pub fault_hook: Option<FaultHook>,
 }
@@ -78,6 +84,7 @@ impl Config {
             recovery_mode: RecoveryMode::Strict,
             prefault_ahead: 4 << 20,
             log_writeback: true,
+            index_max_data_slots: alexdb_alex::DEFAULT_MAX_DATA_SLOTS,
             fault_hook: None,
         }
     }
@@ -142,6 +149,14 @@ impl Config {
                 crate::codec::MAX_OFFSET
             ));
         }
+        if !alexdb_alex::MAX_DATA_SLOTS_RANGE.contains(&self.index_max_data_slots) {
+            return fail(format!(
+                "index_max_data_slots {} must be in {}..={}",
+                self.index_max_data_slots,
+                alexdb_alex::MAX_DATA_SLOTS_RANGE.start(),
+                alexdb_alex::MAX_DATA_SLOTS_RANGE.end()
+            ));
+        }
         if self.max_value_len > 1 << 30 {
             return fail(format!(
                 "max_value_len {} must be at most 1 GiB",
@@ -198,6 +213,7 @@ impl std::fmt::Debug for Config {
             .field("recovery_mode", &self.recovery_mode)
             .field("prefault_ahead", &self.prefault_ahead)
             .field("log_writeback", &self.log_writeback)
+            .field("index_max_data_slots", &self.index_max_data_slots)
             .field("fault_hook", &self.fault_hook.is_some())
             .finish()
     }

@@ -38,15 +38,21 @@ pub struct KeyspaceState {
 }
 
 /// All keyspaces of a store, by id and by name.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Keyspaces {
     by_id: Vec<Option<KeyspaceState>>,
     by_name: HashMap<Arc<str>, KeyspaceId>,
+    /// `Config::index_max_data_slots`: every index is built with it.
+    max_data_slots: usize,
 }
 
 impl Keyspaces {
-    pub fn from_catalog(catalog: &[(KeyspaceId, String)]) -> Keyspaces {
-        let mut keyspaces = Keyspaces::default();
+    pub fn from_catalog(catalog: &[(KeyspaceId, String)], max_data_slots: usize) -> Keyspaces {
+        let mut keyspaces = Keyspaces {
+            by_id: Vec::new(),
+            by_name: HashMap::new(),
+            max_data_slots,
+        };
         for (id, name) in catalog {
             keyspaces.add(*id, name);
         }
@@ -64,10 +70,16 @@ impl Keyspaces {
         }
         self.by_id[slot] = Some(KeyspaceState {
             handle: handle.clone(),
-            index: AlexMap::new(),
+            index: self.empty_index(),
         });
         self.by_name.insert(handle.name.clone(), id);
         handle
+    }
+
+    /// An empty index with the store's maximum node size.
+    pub fn empty_index(&self) -> AlexMap<u64> {
+        AlexMap::with_max_data_slots(self.max_data_slots)
+            .expect("Config::validate checked index_max_data_slots")
     }
 
     pub fn next_id(&self) -> KeyspaceId {

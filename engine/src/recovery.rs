@@ -118,6 +118,7 @@ pub(crate) fn open_read_write(dir: &Path, config: Config) -> Result<AlexStorage>
             let (loaded, recovery) = crate::snapshot::load_beside(
                 path,
                 crate::snapshot::PARALLEL_ENTRIES,
+                config.index_max_data_slots,
                 start_recovery,
             );
             let wal = match recovery {
@@ -247,8 +248,9 @@ impl AlexStorage {
     }
 
     pub(crate) fn reset_indexes(&mut self) {
+        let empty = self.keyspaces.empty_index();
         for state in self.keyspaces.iter_mut() {
-            state.index = AlexMap::new();
+            state.index = empty.clone();
         }
         let ids: Vec<u64> = self
             .segments
@@ -270,7 +272,9 @@ impl AlexStorage {
         preloaded: Option<Result<LoadedSnapshot>>,
     ) -> Result<u64> {
         let path = layout::snapshot_path(&self.dir, snapshot_ref.number);
-        let loaded = preloaded.unwrap_or_else(|| crate::snapshot::load(&path))?;
+        let loaded = preloaded.unwrap_or_else(|| {
+            crate::snapshot::load_with(&path, self.config.index_max_data_slots)
+        })?;
         self.install_snapshot(snapshot_ref, &path, loaded)?;
         let from = Seq(snapshot_ref.covered_seq + 1);
         self.replay_log(from)
@@ -279,7 +283,7 @@ impl AlexStorage {
     /// Load the snapshot's indexes and byte accounting (no log replay).
     pub(crate) fn load_snapshot_indexes(&mut self, snapshot_ref: SnapshotRef) -> Result<()> {
         let path = layout::snapshot_path(&self.dir, snapshot_ref.number);
-        let loaded = crate::snapshot::load(&path)?;
+        let loaded = crate::snapshot::load_with(&path, self.config.index_max_data_slots)?;
         self.install_snapshot(snapshot_ref, &path, loaded)
     }
 
@@ -531,8 +535,9 @@ impl AlexStorage {
             self.refresh_keyspaces()?;
         }
         for (keyspace, entries) in per_keyspace {
-            let index = AlexMap::bulk_load(&entries)
-                .expect("full-scan entries are sorted and deduplicated by key");
+            let index =
+                AlexMap::bulk_load_with_max_data_slots(&entries, self.config.index_max_data_slots)
+                    .expect("full-scan entries are sorted and deduplicated by key");
             let Some(state) = self.keyspaces.get_mut(keyspace) else {
                 return Err(Error::corruption(
                     self.dir.join(MANIFEST_FILE),

@@ -155,9 +155,17 @@ pub struct SegmentReach {
     pub key: i64,
 }
 
-/// Read a snapshot (checksum verified) and bulk-load its indexes.
+/// Read a snapshot (checksum verified) and bulk-load its indexes (ALEX's default maximum
+/// node size).
+#[cfg(test)]
 pub fn load(path: &Path) -> Result<LoadedSnapshot> {
-    load_beside(path, PARALLEL_ENTRIES, || ()).0
+    load_with(path, alexdb_alex::DEFAULT_MAX_DATA_SLOTS)
+}
+
+/// Read a snapshot (checksum verified) and bulk-load its indexes with data nodes of at
+/// most `max_data_slots`.
+pub fn load_with(path: &Path, max_data_slots: usize) -> Result<LoadedSnapshot> {
+    load_beside(path, PARALLEL_ENTRIES, max_data_slots, || ()).0
 }
 
 /// `load`, also running `beside` (once, whatever happens) as early as it can: opening
@@ -168,11 +176,18 @@ pub fn load(path: &Path) -> Result<LoadedSnapshot> {
 pub fn load_beside<R: Send>(
     path: &Path,
     parallel_entries: usize,
+    max_data_slots: usize,
     beside: impl FnOnce() -> R + Send,
 ) -> (Result<LoadedSnapshot>, R) {
     let mut beside = Some(beside);
     let mut beside_result = None;
-    let loaded = load_inner(path, parallel_entries, &mut beside, &mut beside_result);
+    let loaded = load_inner(
+        path,
+        parallel_entries,
+        max_data_slots,
+        &mut beside,
+        &mut beside_result,
+    );
     let beside_result = match (beside.take(), beside_result) {
         (Some(beside), _) => beside(),
         (None, Some(result)) => result,
@@ -184,6 +199,7 @@ pub fn load_beside<R: Send>(
 fn load_inner<F: FnOnce() -> R + Send, R: Send>(
     path: &Path,
     parallel_entries: usize,
+    max_data_slots: usize,
     beside: &mut Option<F>,
     beside_result: &mut Option<R>,
 ) -> Result<LoadedSnapshot> {
@@ -200,7 +216,7 @@ fn load_inner<F: FnOnce() -> R + Send, R: Send>(
     )?;
     let mut keyspaces = Vec::with_capacity(decoded.len());
     for (id, entries) in decoded {
-        let index = AlexMap::bulk_load(&entries)
+        let index = AlexMap::bulk_load_with_max_data_slots(&entries, max_data_slots)
             .map_err(|error| Error::corruption(path, 0, format!("keyspace {}: {error}", id.0)))?;
         drop(entries);
         keyspaces.push((id, index));

@@ -9,6 +9,9 @@ pub struct KeyspaceStats {
     pub keys: usize,
     pub index_bytes: usize,
     pub index_depth: usize,
+    pub index_data_nodes: usize,
+    /// Slots of the index's largest data node (at most `Config::index_max_data_slots`).
+    pub index_largest_node_slots: usize,
 }
 
 /// Sizes, space use and counters of a store.

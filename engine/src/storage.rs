@@ -86,7 +86,7 @@ impl AlexStorage {
     ) -> AlexStorage {
         AlexStorage {
             dir: dir.to_path_buf(),
-            keyspaces: Keyspaces::from_catalog(&manifest.keyspaces),
+            keyspaces: Keyspaces::from_catalog(&manifest.keyspaces, config.index_max_data_slots),
             config,
             mode,
             _lock: lock,
@@ -603,6 +603,8 @@ impl AlexStorage {
                     keys: state.index.len(),
                     index_bytes: index.heap_bytes,
                     index_depth: index.depth,
+                    index_data_nodes: index.data_nodes,
+                    index_largest_node_slots: index.largest_data_node_slots,
                 }
             })
             .collect();

@@ -153,11 +153,19 @@ fn two_threads_decode_what_one_thread_decodes_and_beside_runs_once() {
             .collect()
     };
     let caller = std::thread::current().id();
-    let (one, ran_on) = load_beside(&path, usize::MAX, || std::thread::current().id());
+    let (one, ran_on) = load_beside(
+        &path,
+        usize::MAX,
+        alexdb_alex::DEFAULT_MAX_DATA_SLOTS,
+        || std::thread::current().id(),
+    );
     let one = one.unwrap();
     assert_eq!(ran_on, caller, "no helper: beside runs on the caller");
     for parallel in [2, 1000, entries.len()] {
-        let (two, ran_on) = load_beside(&path, parallel, || std::thread::current().id());
+        let (two, ran_on) =
+            load_beside(&path, parallel, alexdb_alex::DEFAULT_MAX_DATA_SLOTS, || {
+                std::thread::current().id()
+            });
         let two = two.unwrap();
         assert_ne!(ran_on, caller, "beside runs on the helper");
         assert_eq!(two.covered_seq, 9);
@@ -183,15 +191,16 @@ fn two_threads_decode_what_one_thread_decodes_and_beside_runs_once() {
         std::fs::write(&path, &damaged).unwrap();
         for parallel in [2, usize::MAX] {
             let runs = std::sync::atomic::AtomicUsize::new(0);
-            let (loaded, ()) = load_beside(&path, parallel, || {
-                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            });
+            let (loaded, ()) =
+                load_beside(&path, parallel, alexdb_alex::DEFAULT_MAX_DATA_SLOTS, || {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
             assert!(loaded.is_err(), "byte {at} flipped, parallel {parallel}");
             assert_eq!(runs.into_inner(), 1, "byte {at}, parallel {parallel}");
         }
     }
     std::fs::write(&path, b"not a snapshot").unwrap();
-    let (loaded, runs) = load_beside(&path, 2, || 1);
+    let (loaded, runs) = load_beside(&path, 2, alexdb_alex::DEFAULT_MAX_DATA_SLOTS, || 1);
     assert!(matches!(loaded, Err(Error::ForeignFile { .. })));
     assert_eq!(runs, 1);
 }
