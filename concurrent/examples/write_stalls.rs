@@ -11,7 +11,8 @@
 //! maximum and how many of its `get`s took over 1 ms.
 //!
 //! Run: `cargo run --release -p alexdb-concurrent --example write_stalls`
-//! (`KEYS`, default 5,000,000; `ROUNDS`, default 2).
+//! (`KEYS`, default 5,000,000; `ROUNDS`, default 2; `NO_CHECKPOINTS=1` turns automatic
+//! checkpoints off, `NO_PREFAULT=1` the log's prefault thread).
 
 use alexdb_concurrent::ConcurrentAlexStorage;
 use alexdb_engine::Config;
@@ -36,6 +37,12 @@ fn run(max_data_slots: usize, count: usize) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::benchmark().with_background_maintenance(true);
     config.index_max_data_slots = max_data_slots;
+    if std::env::var("NO_CHECKPOINTS").as_deref() == Ok("1") {
+        config.checkpoint_every_bytes = 0;
+    }
+    if std::env::var("NO_PREFAULT").as_deref() == Ok("1") {
+        config.prefault_ahead = 0;
+    }
     let store = ConcurrentAlexStorage::open_with(dir.path(), config).expect("open");
     let done = AtomicBool::new(false);
     let value = [7u8; 100];
