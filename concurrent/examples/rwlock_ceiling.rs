@@ -8,17 +8,172 @@
 //! (With writes this frequent the store's reader bias is off, so its reads take the same
 //! `RwLock`.) Prints 2T/1T per write percentage, 0.7 s per thread count, three rounds.
 //!
-//! `cargo run --release -p alexdb-concurrent --example rwlock_ceiling -- [write %...]`
-//! (default 20 5 0). docs/PERFORMANCE.md, "Session 10", has the figures.
+//! `LOCK=slots` swaps the `RwLock` for a lock whose readers never write a shared word:
+//! each thread counts itself in on its own 128-byte slot and checks a writer flag; a
+//! writer takes a mutex, raises the flag and waits for every slot to drain (a "big
+//! reader" lock, what the store's biased lock becomes if its bias is never turned off).
+//! It asks whether a better lock would lift the ceiling at 20% writes.
+//!
+//! `[LOCK=rwlock|slots] cargo run --release -p alexdb-concurrent --example rwlock_ceiling
+//! -- [write %...]` (default 20 5 0). docs/PERFORMANCE.md, "Session 10" and "Session 15",
+//! has the figures.
 
 use alexdb_alex::AlexMap;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use std::cell::{Cell, UnsafeCell};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Operations per check of the stop flag.
 const BATCH: u64 = 100;
+
+/// Reader slots of [`SlotLock`]; threads beyond this share them.
+const SLOTS: usize = 32;
+
+/// A counter on its own pair of cache lines.
+#[repr(align(128))]
+struct Padded(AtomicUsize);
+
+/// The "big reader" lock of `LOCK=slots` (see the module docs).
+struct SlotLock<T> {
+    writers: Mutex<()>,
+    writing: Padded,
+    readers: Box<[Padded]>,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: shared access hands out `&T` only to counted-in readers while no writer holds
+// the flag, exclusive access `&mut T` only to the one writer that holds the mutex, raised
+// the flag and saw every reader slot at zero afterwards (the Dekker pattern in `read`
+// and `write`, all `SeqCst`), so `T: Send + Sync` is all it needs.
+unsafe impl<T: Send + Sync> Sync for SlotLock<T> {}
+
+thread_local! {
+    static READER_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+struct SlotRead<'a, T> {
+    lock: &'a SlotLock<T>,
+    slot: &'a AtomicUsize,
+}
+
+struct SlotWrite<'a, T> {
+    lock: &'a SlotLock<T>,
+    _writers: MutexGuard<'a, ()>,
+}
+
+impl<T> SlotLock<T> {
+    fn new(data: T) -> SlotLock<T> {
+        SlotLock {
+            writers: Mutex::new(()),
+            writing: Padded(AtomicUsize::new(0)),
+            readers: (0..SLOTS).map(|_| Padded(AtomicUsize::new(0))).collect(),
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    fn read(&self) -> SlotRead<'_, T> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let index = READER_SLOT.with(|slot| {
+            if slot.get() == usize::MAX {
+                slot.set(NEXT.fetch_add(1, Ordering::Relaxed) % SLOTS);
+            }
+            slot.get()
+        });
+        let slot = &self.readers[index].0;
+        loop {
+            slot.fetch_add(1, Ordering::SeqCst);
+            if self.writing.0.load(Ordering::SeqCst) == 0 {
+                return SlotRead { lock: self, slot };
+            }
+            slot.fetch_sub(1, Ordering::Release);
+            while self.writing.0.load(Ordering::Relaxed) != 0 {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    fn write(&self) -> SlotWrite<'_, T> {
+        let writers = self.writers.lock();
+        self.writing.0.store(1, Ordering::SeqCst);
+        for slot in self.readers.iter() {
+            while slot.0.load(Ordering::SeqCst) != 0 {
+                std::hint::spin_loop();
+            }
+        }
+        SlotWrite {
+            lock: self,
+            _writers: writers,
+        }
+    }
+}
+
+impl<T> Deref for SlotRead<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this reader is counted in and saw no writer after counting in, so a
+        // writer waits for it to leave before touching the data (see `SlotLock`).
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for SlotRead<'_, T> {
+    fn drop(&mut self) {
+        self.slot.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl<T> Deref for SlotWrite<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the only writer, with every reader out (see `SlotLock`).
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> DerefMut for SlotWrite<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference handed out.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for SlotWrite<'_, T> {
+    fn drop(&mut self) {
+        self.lock.writing.0.store(0, Ordering::Release);
+    }
+}
+
+/// The lock under test: `LOCK=rwlock` (default) or `LOCK=slots`.
+enum Index {
+    RwLock(RwLock<AlexMap<u64>>),
+    Slots(SlotLock<AlexMap<u64>>),
+}
+
+impl Index {
+    /// Look `key` up and read the first byte of its record, under the shared lock.
+    #[inline]
+    fn read(&self, key: i64, records: &[[u8; 128]]) -> u8 {
+        let touch = |index: &AlexMap<u64>| {
+            let at = *index.get(key).expect("every key is loaded");
+            records[at as usize][0]
+        };
+        match self {
+            Index::RwLock(lock) => touch(&lock.read()),
+            Index::Slots(lock) => touch(&lock.read()),
+        }
+    }
+
+    #[inline]
+    fn insert(&self, key: i64, at: u64) {
+        match self {
+            Index::RwLock(lock) => lock.write().insert(key, at),
+            Index::Slots(lock) => lock.write().insert(key, at),
+        };
+    }
+}
 
 struct Xorshift(u64);
 
@@ -49,7 +204,14 @@ fn main() {
         .enumerate()
         .map(|(i, &k)| (k, i as u64))
         .collect();
-    let map = RwLock::new(AlexMap::bulk_load(&pairs).expect("sorted, distinct keys"));
+    let loaded = AlexMap::bulk_load(&pairs).expect("sorted, distinct keys");
+    let lock = std::env::var("LOCK").unwrap_or_else(|_| "rwlock".into());
+    let map = match lock.as_str() {
+        "rwlock" => Index::RwLock(RwLock::new(loaded)),
+        "slots" => Index::Slots(SlotLock::new(loaded)),
+        other => panic!("LOCK={other}: expected rwlock or slots"),
+    };
+    println!("lock: {lock}");
     let tail = AtomicU64::new(keys.len() as u64);
     let run = |threads: usize, percent: u64| -> f64 {
         let stop = AtomicBool::new(false);
@@ -72,11 +234,9 @@ fn main() {
                                     tail.fetch_add(1, Ordering::Relaxed) % records.len() as u64;
                                 scratch.copy_from_slice(&records[at as usize]);
                                 black_box(&scratch);
-                                map.write().insert(key, at);
+                                map.insert(key, at);
                             } else {
-                                let index = map.read();
-                                let at = *index.get(key).expect("every key is loaded");
-                                black_box(records[at as usize][0]);
+                                black_box(map.read(key, records));
                             }
                         }
                         done += BATCH;
