@@ -31,8 +31,8 @@
 //! other runnable thread — the log's prefault thread, say, in the middle of faulting in
 //! a mebibyte, or another of eight threads on two cores — for up to a scheduler slice,
 //! while a write to the index takes about a microsecond. Measured (docs/PERFORMANCE.md,
-//! "Session 15"): a reader's `get`s over 1 ms during 5M inserts 144–237 instead of
-//! 411–475; reads' p99 with 4 and 8 threads on 2 cores 1.3–1.8 µs instead of 15–90 µs.
+//! "Session 15"): a reader's `get`s over 1 ms during 5M inserts 117–214 instead of
+//! 388–453; reads' p99 with 4 and 8 threads on 2 cores 1.3–2.3 µs instead of 22–105 µs.
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::cell::Cell;
