@@ -12,7 +12,8 @@
 //!
 //! Run: `cargo run --release -p alexdb-concurrent --example write_stalls`
 //! (`KEYS`, default 5,000,000; `ROUNDS`, default 2; `NO_CHECKPOINTS=1` turns automatic
-//! checkpoints off, `NO_PREFAULT=1` the log's prefault thread).
+//! checkpoints off, `NO_PREFAULT=1` the log's prefault thread, `PREFAULT_AHEAD=<bytes>` sets
+//! how far ahead it keeps the log mapped).
 
 use alexdb_concurrent::ConcurrentAlexStorage;
 use alexdb_engine::Config;
@@ -39,6 +40,12 @@ fn run(max_data_slots: usize, count: usize) -> String {
     config.index_max_data_slots = max_data_slots;
     if std::env::var("NO_CHECKPOINTS").as_deref() == Ok("1") {
         config.checkpoint_every_bytes = 0;
+    }
+    if let Some(ahead) = std::env::var("PREFAULT_AHEAD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.prefault_ahead = ahead;
     }
     if std::env::var("NO_PREFAULT").as_deref() == Ok("1") {
         config.prefault_ahead = 0;
