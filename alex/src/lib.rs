@@ -3,14 +3,14 @@
 //!
 //! The public API is [`AlexMap`] (this file). The design is described in `docs/alex.md`;
 //! internals live in the modules below:
-//! - [`model`]: linear models (model-node router, data-node position model);
-//! - [`data`]: data nodes (gapped arrays, search, insert, delete), [`bitmap`]: their bitmaps;
-//! - [`cost`]: the cost model and every tuning constant;
-//! - [`structure`]: expansion, contraction, splits, merges and collapses;
-//! - [`grow`]: growth of the root's (or a model node's) key domain;
-//! - [`bulk`]: bulk load (top-down, fanout chosen by the cost model);
-//! - [`iter`]: ordered iteration in both directions;
-//! - [`invariants`]: `check_invariants` and `stats`.
+//! - `model`: linear models (model-node router, data-node position model);
+//! - `data`: data nodes (gapped arrays, search, insert, delete), `bitmap`: their bitmaps;
+//! - `cost`: the cost model and every tuning constant;
+//! - `structure`: expansion, contraction, splits, merges and collapses;
+//! - `grow`: growth of the root's (or a model node's) key domain;
+//! - `bulk`: bulk load (top-down, fanout chosen by the cost model);
+//! - `iter`: ordered iteration in both directions;
+//! - `invariants`: `check_invariants` and `stats`.
 //!
 //! Invariants of the tree (checked by [`AlexMap::check_invariants`]):
 //! - The root is a model node. Every model node has a power-of-two number of child slots;

@@ -23,7 +23,7 @@ pub enum DamageKind {
     IndexMissing,
     /// The MANIFEST or the snapshot.
     Metadata,
-    /// The store does not open (see [`AlexStorage::verify_dir`]).
+    /// The store does not open (see [`AlexStorage::verify_dir`](crate::AlexStorage::verify_dir)).
     Open,
 }
 
@@ -63,7 +63,7 @@ pub struct TornTail {
     pub bytes: u64,
 }
 
-/// What [`AlexStorage::verify`] checked and found.
+/// What [`AlexStorage::verify`](crate::AlexStorage::verify) checked and found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Segment files whose records were read (log and compacted).
