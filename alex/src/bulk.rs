@@ -4,9 +4,12 @@
 //! sparse slots share one child through pointer duplication (aligned power-of-two blocks),
 //! so skewed data does not create runs of empty leaves.
 
+use std::sync::Arc;
+
 use crate::cost::{self, DATA_NODE_BYTES, INIT_DENSITY, MAX_FANOUT, NODE_LOOKUP_WEIGHT};
 use crate::data::{DataNode, Layout, NIL};
 use crate::model::Router;
+use crate::slab::{MapSlab, Slab};
 use crate::{AlexMap, DATA_TAG, ModelNode};
 
 /// Largest leaf bulk load builds: one that fits `max_data_slots` at the initial density.
@@ -116,10 +119,32 @@ fn best_depth<V>(
     (best_depth, best_bounds)
 }
 
+/// A slab for the node arrays of a bulk load of `n` keys, when they are estimated at
+/// `min_bytes` or more (and the mapping can be made). The estimate reserves address space
+/// generously (untouched pages cost nothing); nodes that do not fit go to the heap.
+fn slab_for<V>(n: usize, min_bytes: usize) -> Option<Arc<Slab>> {
+    // Every leaf is built at INIT_DENSITY; 10% and a line per array per 64 keys cover
+    // capacity rounding and alignment.
+    let slots = (n as f64 / INIT_DENSITY * 1.1) as usize + 64;
+    let bytes = slots * (8 + size_of::<V>()) + slots / 8 + n + (1 << 16);
+    if size_of::<V>() == 0 || bytes < min_bytes {
+        return None;
+    }
+    Slab::new(bytes)
+}
+
 impl<V: Copy> AlexMap<V> {
     /// Replaces the whole tree with one built from `pairs` (sorted, strictly increasing), with
     /// the root's domain `[dom_lo, dom_hi]` (which must contain every key). Keeps the counters.
-    pub(crate) fn rebuild_from(&mut self, pairs: &[(i64, V)], dom_lo: i64, dom_hi: i64) {
+    ///
+    /// The node arrays go to a slab when they are estimated at `slab_min_bytes` or more.
+    pub(crate) fn rebuild_from(
+        &mut self,
+        pairs: &[(i64, V)],
+        dom_lo: i64,
+        dom_hi: i64,
+        slab_min_bytes: usize,
+    ) {
         debug_assert!(pairs.first().is_none_or(|p| p.0 >= dom_lo));
         debug_assert!(pairs.last().is_none_or(|p| p.0 <= dom_hi));
         let counters = std::mem::take(&mut self.counters);
@@ -127,6 +152,7 @@ impl<V: Copy> AlexMap<V> {
         self.counters = counters;
         self.models.clear();
         self.datas.clear();
+        self.slab = MapSlab::new(slab_for::<V>(pairs.len(), slab_min_bytes));
         let lo = dom_lo as f64;
         let span = dom_hi as f64 - lo + 1.0;
         let mut leaves = Vec::new();
@@ -218,7 +244,11 @@ impl<V: Copy> AlexMap<V> {
         let child = if let Some((lo, span, choice)) = deeper {
             self.build_model(keys, lo, span, Some(choice), leaves)
         } else {
-            let id = self.alloc_data(DataNode::build(keys, INIT_DENSITY, Layout::Spread));
+            let node = match &self.slab.slab {
+                Some(slab) => DataNode::build_in(keys, INIT_DENSITY, Layout::Spread, slab),
+                None => DataNode::build(keys, INIT_DENSITY, Layout::Spread),
+            };
+            let id = self.alloc_data(node);
             leaves.push(id);
             id | DATA_TAG
         };

@@ -18,8 +18,11 @@
 //!   `has_min` / `has_max` (never inferred from a key value).
 //! - A gap's payload is some copy of a `V` (payloads are `Copy`), never read as a value.
 
+use std::sync::Arc;
+
 use crate::bitmap::{bit, next_clear, next_set, prev_clear, prev_set};
 use crate::model::DataModel;
+use crate::slab::{NodeArray, NodePin, Slab};
 
 /// Ask the CPU to start loading the cache line of `slice[index]` into the first-level
 /// cache (nothing if `index` is out of bounds or off x86-64). A hint only: never faults,
@@ -136,16 +139,17 @@ pub(crate) enum Layout {
 pub(crate) struct DataNode<V> {
     pub model: DataModel,
     /// One key per slot; gaps hold the fill values described in the module docs.
-    pub keys: Box<[i64]>,
+    pub keys: NodeArray<i64>,
     /// One payload per slot (empty while `capacity == 0`).
-    pub vals: Box<[V]>,
+    pub vals: NodeArray<V>,
     /// Whether the node holds the key `i64::MAX` (whose slot the gap fill cannot reveal).
     pub has_max: bool,
     /// Whether the node holds the key `i64::MIN`.
     pub has_min: bool,
     /// Bit `i` set iff slot `i` is occupied.
-    pub bitmap: Box<[u64]>,
-    pub num_keys: usize,
+    pub bitmap: NodeArray<u64>,
+    /// Keys held (the bitmap's popcount); a `u32` keeps the header within 128 bytes.
+    keys_held: u32,
     /// Previous and next leaf in key order, or [`NIL`].
     pub prev: u32,
     pub next: u32,
@@ -153,6 +157,30 @@ pub(crate) struct DataNode<V> {
     /// Expected search iterations and shifts per insert when the node was built.
     pub expected_iters: f32,
     pub expected_shifts: f32,
+    /// Set when some of the arrays above live in a bulk load's slab: keeps it mapped.
+    pub pin: NodePin,
+}
+
+impl<V> DataNode<V> {
+    /// Bytes of this node's arrays that live in a slab.
+    pub(crate) fn slab_bytes(&self) -> usize {
+        let bytes = |in_slab: bool, len: usize, size: usize| usize::from(in_slab) * len * size;
+        bytes(self.keys.in_slab(), self.keys.len(), 8)
+            + bytes(
+                self.vals.in_slab(),
+                self.vals.len(),
+                std::mem::size_of::<V>(),
+            )
+            + bytes(self.bitmap.in_slab(), self.bitmap.len(), 8)
+    }
+}
+
+impl<V> Drop for DataNode<V> {
+    fn drop(&mut self) {
+        if let Some(slab) = &self.pin.0 {
+            slab.sub_live(self.slab_bytes());
+        }
+    }
 }
 
 /// Result of locating a key in a data node.
@@ -238,11 +266,11 @@ impl<V: Copy> DataNode<V> {
     /// A node with no slots.
     pub fn empty() -> Self {
         DataNode {
-            keys: Box::new([]),
-            vals: Box::new([]),
-            bitmap: Box::new([]),
+            keys: NodeArray::empty(),
+            vals: NodeArray::empty(),
+            bitmap: NodeArray::empty(),
             model: DataModel::ZERO,
-            num_keys: 0,
+            keys_held: 0,
             has_max: false,
             has_min: false,
             prev: NIL,
@@ -250,7 +278,38 @@ impl<V: Copy> DataNode<V> {
             stats: InsertStats::default(),
             expected_iters: 0.0,
             expected_shifts: 0.0,
+            pin: NodePin::default(),
         }
+    }
+
+    /// Whether this node's arrays (some of them) live in `slab`.
+    pub fn is_in_slab(&self, slab: &Arc<Slab>) -> bool {
+        self.pin
+            .0
+            .as_ref()
+            .is_some_and(|pin| Arc::ptr_eq(pin, slab))
+    }
+
+    /// Copies the arrays that live in a slab to the heap and lets go of the slab.
+    pub fn move_to_heap(&mut self) {
+        if let Some(slab) = self.pin.0.take() {
+            slab.sub_live(self.slab_bytes());
+        }
+        if self.keys.in_slab() {
+            self.keys = self.keys.to_heap();
+        }
+        if self.vals.in_slab() {
+            self.vals = self.vals.to_heap();
+        }
+        if self.bitmap.in_slab() {
+            self.bitmap = self.bitmap.to_heap();
+        }
+    }
+
+    /// Keys held.
+    #[inline(always)]
+    pub fn num_keys(&self) -> usize {
+        self.keys_held as usize
     }
 
     pub fn capacity(&self) -> usize {
@@ -431,9 +490,9 @@ impl<V: Copy> DataNode<V> {
     ) -> usize {
         let cap = self.capacity();
         assert!(
-            self.num_keys < cap,
+            self.num_keys() < cap,
             "insert into a full data node (num_keys {} capacity {cap})",
-            self.num_keys
+            self.num_keys()
         );
         // Statistics for append-mostly detection; both are O(1). A key is below every key iff
         // nothing occupied precedes `upper` (slot `upper - 1` is then a leading gap), and a key
@@ -502,7 +561,7 @@ impl<V: Copy> DataNode<V> {
         self.keys[pos] = key;
         self.vals[pos] = val;
         self.set_bit(pos);
-        self.num_keys += 1;
+        self.keys_held += 1;
         self.has_max |= key == i64::MAX;
         self.has_min |= key == i64::MIN;
         let stats = &mut self.stats;
@@ -524,9 +583,9 @@ impl<V: Copy> DataNode<V> {
         self.has_max &= key != i64::MAX;
         self.has_min &= key != i64::MIN;
         self.bitmap[slot >> 6] &= !(1u64 << (slot & 63));
-        self.num_keys -= 1;
+        self.keys_held -= 1;
         let cap = self.capacity();
-        if self.num_keys == 0 {
+        if self.num_keys() == 0 {
             self.keys.fill(i64::MAX);
             return val;
         }
@@ -562,7 +621,7 @@ impl<V: Copy> DataNode<V> {
 
     /// The occupied (key, payload) pairs in order.
     pub fn pairs(&self) -> Vec<(i64, V)> {
-        let mut out = Vec::with_capacity(self.num_keys);
+        let mut out = Vec::with_capacity(self.num_keys());
         self.append_pairs(&mut out);
         out
     }
@@ -582,6 +641,16 @@ impl<V: Copy> DataNode<V> {
     /// at its model's prediction when free (model-based inserts), in `layout`.
     pub fn build(pairs: &[(i64, V)], density: f64, layout: Layout) -> Self {
         Self::build_with_capacity(pairs, capacity_for(pairs.len(), density), layout)
+    }
+
+    /// [`DataNode::build`] with the arrays carved from `slab` while it has room.
+    pub fn build_in(pairs: &[(i64, V)], density: f64, layout: Layout, slab: &Arc<Slab>) -> Self {
+        let n = pairs.len();
+        if n == 0 {
+            return DataNode::empty();
+        }
+        let fit = DataModel::fit_ranks(pairs.iter().map(|p| p.0), n);
+        Self::build_with_model_in(pairs, capacity_for(n, density), fit, layout, Some(slab))
     }
 
     /// Like [`DataNode::build`] with an explicit capacity (`> pairs.len()`, or any when empty).
@@ -604,6 +673,16 @@ impl<V: Copy> DataNode<V> {
         fit: DataModel,
         layout: Layout,
     ) -> Self {
+        Self::build_with_model_in(pairs, cap, fit, layout, None)
+    }
+
+    fn build_with_model_in(
+        pairs: &[(i64, V)],
+        cap: usize,
+        fit: DataModel,
+        layout: Layout,
+        slab: Option<&Arc<Slab>>,
+    ) -> Self {
         let n = pairs.len();
         let mut node = DataNode::empty();
         if n == 0 {
@@ -621,9 +700,13 @@ impl<V: Copy> DataNode<V> {
         };
         let mut model = fit.scaled(used / n as f64);
         model.intercept += first;
-        let mut keys = vec![i64::MAX; cap].into_boxed_slice();
-        let mut vals = vec![pairs[0].1; cap].into_boxed_slice();
-        let mut bitmap = vec![0u64; cap.div_ceil(64)].into_boxed_slice();
+        let (mut keys_array, keys_in_slab) = NodeArray::filled(i64::MAX, cap, slab.map(|s| &**s));
+        let (mut vals_array, vals_in_slab) = NodeArray::filled(pairs[0].1, cap, slab.map(|s| &**s));
+        let (mut bitmap_array, bitmap_in_slab) =
+            NodeArray::filled(0u64, cap.div_ceil(64), slab.map(|s| &**s));
+        let keys: &mut [i64] = &mut keys_array;
+        let vals: &mut [V] = &mut vals_array;
+        let bitmap: &mut [u64] = &mut bitmap_array;
         let mut next_free = 0usize;
         // Sum of floor(log2(error + 1)), in an integer: a float accumulator made each key
         // wait for the previous key's addition.
@@ -640,15 +723,21 @@ impl<V: Copy> DataNode<V> {
         // Gap fill from the right, and the expected shifts: inserting into a run of `len`
         // occupied slots shifts about `len / 4` keys (to the nearer end), and a run is hit with
         // probability `len / n`; `run_squares` sums `len²` over the runs.
-        let (run_squares, last_run) = fill_gaps_from_right(&mut keys, &bitmap);
+        let (run_squares, last_run) = fill_gaps_from_right(keys, bitmap);
         let shift_sum = (run_squares + last_run * last_run) as f64 / 4.0;
-        let first = next_set(&bitmap, 0, cap).expect("n > 0 keys were placed");
+        let first = next_set(bitmap, 0, cap).expect("n > 0 keys were placed");
         keys[..first].fill(i64::MIN);
-        node.keys = keys;
-        node.vals = vals;
-        node.bitmap = bitmap;
+        node.keys = keys_array;
+        node.vals = vals_array;
+        node.bitmap = bitmap_array;
+        if let Some(slab) = slab
+            && (keys_in_slab || vals_in_slab || bitmap_in_slab)
+        {
+            slab.add_live(node.slab_bytes());
+            node.pin = NodePin(Some(Arc::clone(slab)));
+        }
         node.model = model;
-        node.num_keys = n;
+        node.keys_held = u32::try_from(n).expect("a data node holds fewer than 2^32 keys");
         node.has_max = pairs[n - 1].0 == i64::MAX;
         node.has_min = pairs[0].0 == i64::MIN;
         node.expected_iters = (err_log_sum as f64 / n as f64) as f32 + 1.0;
@@ -669,14 +758,14 @@ impl<V: Copy> DataNode<V> {
         self.next = next;
     }
 
-    /// The position model rescaled to predict ranks `0..num_keys` (for [`Self::build_with_model`]);
+    /// The position model rescaled to predict ranks `0..num_keys()` (for [`Self::build_with_model`]);
     /// meaningful for nodes built with [`Layout::Spread`].
     pub fn rank_model(&self) -> DataModel {
-        if self.num_keys == 0 || self.capacity() == 0 {
+        if self.num_keys() == 0 || self.capacity() == 0 {
             return self.model;
         }
         self.model
-            .scaled(self.num_keys as f64 / self.capacity() as f64)
+            .scaled(self.num_keys() as f64 / self.capacity() as f64)
     }
 
     /// Panics with a description of the first violated invariant.
@@ -706,7 +795,8 @@ impl<V: Copy> DataNode<V> {
             "data node {id}: has_max flag"
         );
         assert_eq!(
-            popcount, self.num_keys,
+            popcount,
+            self.num_keys(),
             "data node {id}: num_keys != popcount"
         );
         assert_eq!(

@@ -62,7 +62,7 @@ impl<V: Copy> AlexMap<V> {
             }
             let lo = pairs.first().map_or(key, |p| p.0.min(key));
             let hi = pairs.last().map_or(key, |p| p.0.max(key));
-            self.rebuild_from(&pairs, lo, hi);
+            self.rebuild_from(&pairs, lo, hi, crate::slab::SLAB_MIN_BYTES);
             return;
         }
         if !self.grow_in_place(self.root, key, right) {
@@ -218,7 +218,7 @@ impl<V: Copy> AlexMap<V> {
         while leaf != NIL {
             let node = &self.datas[leaf as usize];
             let step = if right { node.prev } else { node.next };
-            if node.num_keys > 0 {
+            if node.num_keys() > 0 {
                 let pairs = node.pairs();
                 let stays = |k: i64| self.leaf_for(k) == leaf;
                 let split = if right {

@@ -40,6 +40,7 @@ impl<V: Copy> AlexMap<V> {
                 }
             }
         }
+        heap_bytes += self.slab_dead_bytes();
         let c = &self.counters;
         AlexStats {
             keys: self.len,
@@ -47,6 +48,8 @@ impl<V: Copy> AlexMap<V> {
             model_nodes,
             data_nodes,
             heap_bytes,
+            slab_bytes: self.slab.slab.as_ref().map_or(0, |slab| slab.used_bytes()),
+            slab_releases: c.slab_releases,
             largest_data_node_slots,
             expansions: c.expansions,
             contractions: c.contractions,
@@ -60,6 +63,35 @@ impl<V: Copy> AlexMap<V> {
             new_roots: c.new_roots,
             merges: c.merges,
             collapses: c.collapses,
+        }
+    }
+
+    /// Slab accounting: only nodes pinning the map's slab hold slab arrays, and its live
+    /// bytes are exactly theirs.
+    fn check_slab(&self) {
+        let mut live = 0;
+        for (id, node) in self.datas.iter().enumerate() {
+            let in_slab = node.keys.in_slab() || node.vals.in_slab() || node.bitmap.in_slab();
+            match (&node.pin.0, &self.slab.slab) {
+                (None, _) => assert!(!in_slab, "data node {id}: slab arrays without a pin"),
+                (Some(pin), Some(slab)) => {
+                    assert!(
+                        std::sync::Arc::ptr_eq(pin, slab),
+                        "data node {id}: foreign slab"
+                    );
+                    assert!(in_slab, "data node {id}: pins the slab without slab arrays");
+                    live += node.slab_bytes();
+                }
+                (Some(_), None) => panic!("data node {id}: pins a slab the map released"),
+            }
+        }
+        if let Some(slab) = &self.slab.slab {
+            assert_eq!(slab.live_bytes(), live, "slab live bytes");
+            assert!(slab.used_bytes() >= live, "slab used bytes");
+            assert!(
+                live * 2 >= slab.used_bytes() || self.slab.releasing_from.is_some(),
+                "a sparse slab is kept and not being released"
+            );
         }
     }
 
@@ -93,6 +125,7 @@ impl<V: Copy> AlexMap<V> {
                 "data node {id}: {refs} parents, free-listed: {free}"
             );
         }
+        self.check_slab();
         // Leaf chain equals the in-order walk.
         let mut chain = Vec::new();
         let mut leaf = self.first_leaf;
@@ -119,7 +152,7 @@ impl<V: Copy> AlexMap<V> {
         for &leaf in &chain {
             let node = &self.datas[leaf as usize];
             node.check(leaf);
-            total += node.num_keys;
+            total += node.num_keys();
             for (k, _) in node.pairs() {
                 if let Some(p) = previous {
                     assert!(p < k, "keys out of order across leaves: {p} then {k}");

@@ -29,12 +29,14 @@ mod grow;
 mod invariants;
 mod iter;
 mod model;
+mod slab;
 mod structure;
 
 #[cfg(test)]
 mod tests;
 
 use std::ops::RangeBounds;
+use std::sync::Arc;
 
 pub use iter::Range;
 
@@ -103,9 +105,16 @@ pub struct AlexStats {
     pub model_nodes: usize,
     /// Data nodes in the tree.
     pub data_nodes: usize,
-    /// Heap bytes of the structure: capacities of all key, payload, bitmap and child arrays,
-    /// and of the node arenas and free lists.
+    /// Bytes of the structure: capacities of all key, payload, bitmap and child arrays, of
+    /// the node arenas and free lists, and the dead space of a bulk load's slab (below).
     pub heap_bytes: usize,
+    /// Bytes handed out from the slab a large bulk load allocates its node arrays from (an
+    /// anonymous mapping advised for huge pages, outside the global allocator; 0 when the
+    /// map has none). Included in `heap_bytes`, live or dead.
+    pub slab_bytes: usize,
+    /// Times a slab was released: once half of its bytes had been freed by node rebuilds,
+    /// its remaining arrays were copied to the heap and the mapping was unmapped.
+    pub slab_releases: u64,
     /// Slots of the largest data node (at most [`AlexMap::max_data_slots`]).
     pub largest_data_node_slots: usize,
     /// Data nodes expanded in place (density bound reached, no split chosen).
@@ -149,6 +158,7 @@ pub(crate) struct Counters {
     pub new_roots: u64,
     pub merges: u64,
     pub collapses: u64,
+    pub slab_releases: u64,
 }
 
 /// Tag bit of a child reference: set for a data node, clear for a model node. The remaining
@@ -193,6 +203,9 @@ pub struct AlexMap<V> {
     counters: Counters,
     /// No data node grows beyond this many slots (see [`AlexMap::with_max_data_slots`]).
     max_data_slots: usize,
+    /// The slab the last bulk load carved node arrays from, until it is released
+    /// (`slab` module docs).
+    slab: slab::MapSlab,
 }
 
 impl<V: Copy + std::fmt::Debug> std::fmt::Debug for AlexMap<V> {
@@ -245,6 +258,7 @@ impl<V: Copy> AlexMap<V> {
             last_leaf: 0,
             counters: Counters::default(),
             max_data_slots,
+            slab: slab::MapSlab::default(),
         };
         map.datas.push(DataNode::empty());
         map.models.push(ModelNode {
@@ -255,6 +269,11 @@ impl<V: Copy> AlexMap<V> {
     }
 
     /// Builds a map from strictly increasing `(key, value)` pairs.
+    ///
+    /// When the data nodes' arrays come to 8 MiB or more, they are allocated from one
+    /// anonymous mapping advised for transparent huge pages instead of the heap (fewer TLB
+    /// misses for lookups and scans; released to the heap once half of it has been rebuilt
+    /// by inserts and deletes; see [`AlexStats::slab_bytes`] and docs/alex.md, "Node memory").
     pub fn bulk_load(sorted: &[(i64, V)]) -> Result<Self, BulkLoadError> {
         Self::bulk_load_with_max_data_slots(sorted, DEFAULT_MAX_DATA_SLOTS)
     }
@@ -275,11 +294,24 @@ impl<V: Copy> AlexMap<V> {
                 });
             }
         }
+        Ok(Self::bulk_load_checked(
+            sorted,
+            max_data_slots,
+            slab::SLAB_MIN_BYTES,
+        ))
+    }
+
+    /// Bulk load of pairs already checked; node arrays go to a slab from `slab_min_bytes`.
+    pub(crate) fn bulk_load_checked(
+        sorted: &[(i64, V)],
+        max_data_slots: usize,
+        slab_min_bytes: usize,
+    ) -> Self {
         let mut map = AlexMap::empty_with(max_data_slots);
         if let (Some(first), Some(last)) = (sorted.first(), sorted.last()) {
-            map.rebuild_from(sorted, first.0, last.0);
+            map.rebuild_from(sorted, first.0, last.0, slab_min_bytes);
         }
-        Ok(map)
+        map
     }
 
     pub fn len(&self) -> usize {
@@ -393,7 +425,7 @@ impl<V: Copy> AlexMap<V> {
                         self.len += 1;
                         return None;
                     }
-                    let full = node.num_keys >= structure::expansion_threshold(cap);
+                    let full = node.num_keys() >= structure::expansion_threshold(cap);
                     let check = node.stats.inserts % cost::CATASTROPHIC_CHECK_PERIOD
                         == cost::CATASTROPHIC_CHECK_PERIOD - 1;
                     if !(full || check && structure::is_catastrophic(node)) {
@@ -402,6 +434,7 @@ impl<V: Copy> AlexMap<V> {
                         return None;
                     }
                     self.make_room(leaf, key);
+                    self.tend_slab();
                 }
             }
         }
@@ -420,6 +453,7 @@ impl<V: Copy> AlexMap<V> {
             self.reset_structure();
         } else {
             self.after_remove(leaf, key, &path);
+            self.tend_slab();
         }
         Some(value)
     }
@@ -467,6 +501,54 @@ impl<V: Copy> AlexMap<V> {
         let counters = std::mem::take(&mut self.counters);
         *self = AlexMap::empty_with(self.max_data_slots);
         self.counters = counters;
+    }
+
+    /// Releases the bulk load's slab once fewer than half of its bytes are still used by
+    /// nodes (the others were rebuilt on the heap): the arrays still in it are copied to
+    /// the heap, up to [`slab::RELEASE_STEP_BYTES`] per call (per structural change), and
+    /// the mapping is unmapped after the last. The copy moves at most as many bytes as were
+    /// freed since the load, so its cost is amortised over the rebuilds that freed them,
+    /// and the slab's dead space stays below the live bytes beside it until the release
+    /// starts.
+    fn tend_slab(&mut self) {
+        let Some(slab) = &self.slab.slab else {
+            return;
+        };
+        let mut id = match self.slab.releasing_from {
+            Some(id) => id,
+            None if slab.live_bytes() * 2 < slab.used_bytes() => 0,
+            None => return,
+        };
+        let slab = Arc::clone(slab);
+        let (mut moved, mut visited) = (0, 0);
+        while id < self.datas.len()
+            && moved < slab::RELEASE_STEP_BYTES
+            && visited < slab::RELEASE_STEP_NODES
+        {
+            let node = &mut self.datas[id];
+            if node.is_in_slab(&slab) {
+                moved += node.slab_bytes();
+                node.move_to_heap();
+            }
+            id += 1;
+            visited += 1;
+        }
+        if id < self.datas.len() {
+            self.slab.releasing_from = Some(id);
+        } else {
+            debug_assert_eq!(slab.live_bytes(), 0);
+            self.slab = slab::MapSlab::default();
+            self.counters.slab_releases += 1;
+        }
+    }
+
+    /// Bytes of the bulk load's slab not used by any node (freed by rebuilds, or never
+    /// handed out), as counted in [`AlexStats::heap_bytes`].
+    fn slab_dead_bytes(&self) -> usize {
+        self.slab
+            .slab
+            .as_ref()
+            .map_or(0, |slab| slab.used_bytes() - slab.live_bytes())
     }
 
     pub(crate) fn alloc_data(&mut self, node: DataNode<V>) -> u32 {

@@ -147,7 +147,7 @@ impl<V: Copy> AlexMap<V> {
     /// Expands `leaf`, or splits it, whichever the cost model prefers.
     fn expand_or_split(&mut self, leaf: u32, parent: u32, key: i64) {
         let node = &self.datas[leaf as usize];
-        let n = node.num_keys;
+        let n = node.num_keys();
         let layout = layout_for(node);
         let too_big = capacity_for(n + 1, MIN_DENSITY) > self.max_data_slots;
         let catastrophic = is_catastrophic(node);
@@ -252,7 +252,7 @@ impl<V: Copy> AlexMap<V> {
     /// node whose split was weighed): collecting them again cost a second copy.
     fn expand(&mut self, leaf: u32, layout: Layout, rescale: bool, pairs: Option<&[(i64, V)]>) {
         let node = &mut self.datas[leaf as usize];
-        let n = node.num_keys;
+        let n = node.num_keys();
         let cap = capacity_for(n + 1, MIN_DENSITY).max(node.capacity());
         let collected;
         let pairs = match pairs {
@@ -381,10 +381,10 @@ impl<V: Copy> AlexMap<V> {
     pub(crate) fn after_remove(&mut self, mut leaf: u32, key: i64, path: &[u32]) {
         let node = &mut self.datas[leaf as usize];
         let cap = node.capacity();
-        if node.num_keys == 0 && cap > 0 {
+        if node.num_keys() == 0 && cap > 0 {
             node.rebuild(&[], MIN_DENSITY, Layout::Spread);
             self.counters.contractions += 1;
-        } else if cap > 16 && (node.num_keys as f64) < cap as f64 * cost::CONTRACT_DENSITY {
+        } else if cap > 16 && (node.num_keys() as f64) < cap as f64 * cost::CONTRACT_DENSITY {
             let pairs = node.pairs();
             node.rebuild(&pairs, MIN_DENSITY, Layout::Spread);
             self.counters.contractions += 1;
@@ -419,8 +419,8 @@ impl<V: Copy> AlexMap<V> {
             }
             let buddy = buddy & !DATA_TAG;
             let (a, b) = (
-                self.datas[leaf as usize].num_keys,
-                self.datas[buddy as usize].num_keys,
+                self.datas[leaf as usize].num_keys(),
+                self.datas[buddy as usize].num_keys(),
             );
             if a != 0 && b != 0 && a + b > MERGE_MAX_KEYS {
                 break;

@@ -733,3 +733,126 @@ fn nodes_never_grow_past_the_maximum() {
     assert_eq!(loaded.max_data_slots(), max);
     assert!(loaded.stats().data_nodes >= sorted.len() / max);
 }
+
+/// Bulk loads whose node arrays go to a slab however small (the public threshold is 8 MiB),
+/// then random inserts and removes against `BTreeMap`, with the slab accounting checked by
+/// `check_invariants` after every operation, until the slab is released.
+#[test]
+fn slab_backed_maps_match_btreemap_through_release() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut releases = 0;
+    for round in 0..30 {
+        let n = [1, 2, 64, 500, 3_000][round % 5];
+        let width: i64 = if round % 2 == 0 { 1_000_000 } else { i64::MAX };
+        let mut keys: Vec<i64> = (0..n).map(|_| rng.gen_range(-width..width)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let pairs: Vec<(i64, u64)> = keys.iter().map(|&k| (k, k as u64)).collect();
+        let mut map = AlexMap::bulk_load_checked(&pairs, crate::DEFAULT_MAX_DATA_SLOTS, 0);
+        let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+        map.check_invariants();
+        assert!(
+            map.stats().slab_bytes > 0,
+            "round {round}: the load used a slab"
+        );
+        assert_same(&map, &model);
+        // A clone copies to the heap and shares nothing with the original.
+        let clone = map.clone();
+        assert_eq!(clone.stats().slab_bytes, 0);
+        clone.check_invariants();
+        for step in 0..3 * n.max(100) {
+            let k = rng.gen_range(-width..width);
+            if rng.gen_bool(0.7) {
+                let v = rng.r#gen::<u64>();
+                assert_eq!(map.insert(k, v), model.insert(k, v), "insert {k}");
+            } else {
+                let k = model
+                    .keys()
+                    .next()
+                    .copied()
+                    .filter(|_| step % 3 == 0)
+                    .unwrap_or(k);
+                assert_eq!(map.remove(k), model.remove(&k), "remove {k}");
+            }
+            map.check_invariants();
+        }
+        assert_same(&map, &model);
+        assert_same(&clone, &pairs.iter().copied().collect());
+        releases += map.stats().slab_releases;
+    }
+    assert!(releases >= 10, "slabs released in {releases} of 30 rounds");
+}
+
+/// A large bulk load takes the slab by itself; inserts rebuild nodes on the heap until the
+/// slab is released, and the map answers the same throughout.
+#[test]
+fn large_bulk_load_uses_a_slab_until_half_of_it_is_rebuilt() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let mut keys: Vec<i64> = (0..600_000).map(|_| rng.r#gen::<i64>()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let pairs: Vec<(i64, u64)> = keys.iter().map(|&k| (k, !(k as u64))).collect();
+    let mut map = AlexMap::bulk_load(&pairs).unwrap();
+    let stats = map.stats();
+    assert!(
+        stats.slab_bytes > 0 && stats.slab_bytes <= stats.heap_bytes,
+        "{stats:?}"
+    );
+    assert!(stats.heap_bytes <= 24 * pairs.len(), "{stats:?}");
+    map.check_invariants();
+    let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+    let mut inserted = 0;
+    let mut seen_releasing = false;
+    while map.stats().slab_releases == 0 {
+        for _ in 0..1_000 {
+            let k = rng.r#gen::<i64>();
+            assert_eq!(map.insert(k, 1), model.insert(k, 1));
+            if map.slab.releasing_from.is_some() && !seen_releasing {
+                // Half-way through the release: arrays in both places.
+                seen_releasing = true;
+                map.check_invariants();
+            }
+        }
+        inserted += 1_000;
+        assert!(inserted <= 2_000_000, "no release after {inserted} inserts");
+        if inserted % 20_000 == 0 {
+            let stats = map.stats();
+            assert!(stats.heap_bytes <= 64 * model.len(), "{stats:?}");
+            map.check_invariants();
+        }
+    }
+    assert!(seen_releasing, "the release took more than one step");
+    assert_eq!(map.stats().slab_bytes, 0);
+    assert!(map.slab.slab.is_none());
+    assert_same(&map, &model);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// A slab-backed map (any size: the threshold is lifted) against `BTreeMap` through
+    /// inserts, removes, point reads and ranges, with the slab accounting checked after
+    /// every operation.
+    #[test]
+    fn slab_backed_map_matches_btreemap(
+        initial in proptest::collection::btree_set(-5_000i64..5_000, 0..600),
+        ops in proptest::collection::vec((0u8..4, -6_000i64..6_000, -6_000i64..6_000), 0..400),
+    ) {
+        let pairs: Vec<(i64, u64)> = initial.iter().map(|&k| (k, k as u64)).collect();
+        let mut map = AlexMap::bulk_load_checked(&pairs, crate::DEFAULT_MAX_DATA_SLOTS, 0);
+        let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+        for (kind, a, b) in ops {
+            match kind {
+                0 | 1 => proptest::prop_assert_eq!(map.insert(a, b as u64), model.insert(a, b as u64)),
+                2 => proptest::prop_assert_eq!(map.remove(a), model.remove(&a)),
+                _ => {
+                    let (lo, hi) = (a.min(b), a.max(b));
+                    proptest::prop_assert!(map.range(lo..hi).eq(model.range(lo..hi).map(|(k, v)| (*k, v))));
+                    proptest::prop_assert_eq!(map.get(a), model.get(&a));
+                }
+            }
+            map.check_invariants();
+        }
+        assert_same(&map, &model);
+    }
+}
