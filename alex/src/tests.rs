@@ -828,7 +828,10 @@ fn large_bulk_load_uses_a_slab_until_half_of_it_is_rebuilt() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    // 256 cases by default; `PROPTEST_CASES` sets more for a soak.
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    ))]
 
     /// A slab-backed map (any size: the threshold is lifted) against `BTreeMap` through
     /// inserts, removes, point reads and ranges, with the slab accounting checked after
