@@ -12,6 +12,9 @@ pub struct KeyspaceStats {
     pub index_data_nodes: usize,
     /// Slots of the index's largest data node (at most `Config::index_max_data_slots`).
     pub index_largest_node_slots: usize,
+    /// Bytes of the index in the huge-page slab of its last bulk load (a snapshot's or a
+    /// full scan's at open), included in `index_bytes`; 0 when the index is on the heap.
+    pub index_slab_bytes: usize,
 }
 
 /// Sizes, space use and counters of a store.

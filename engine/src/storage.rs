@@ -605,6 +605,7 @@ impl AlexStorage {
                     index_depth: index.depth,
                     index_data_nodes: index.data_nodes,
                     index_largest_node_slots: index.largest_data_node_slots,
+                    index_slab_bytes: index.slab_bytes,
                 }
             })
             .collect();
