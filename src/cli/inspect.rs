@@ -89,7 +89,7 @@ pub fn stats(dir: &Path, json_output: bool) -> CliResult<()> {
         let keyspaces: Vec<_> = stats
             .keyspaces
             .iter()
-            .map(|keyspace| json!({"name": keyspace.name, "keys": keyspace.keys, "index_bytes": keyspace.index_bytes, "index_depth": keyspace.index_depth, "index_data_nodes": keyspace.index_data_nodes, "index_largest_node_slots": keyspace.index_largest_node_slots}))
+            .map(|keyspace| json!({"name": keyspace.name, "keys": keyspace.keys, "index_bytes": keyspace.index_bytes, "index_depth": keyspace.index_depth, "index_data_nodes": keyspace.index_data_nodes, "index_largest_node_slots": keyspace.index_largest_node_slots, "index_slab_bytes": keyspace.index_slab_bytes}))
             .collect();
         let value = json!({
             "dir": dir.display().to_string(),
@@ -113,10 +113,11 @@ pub fn stats(dir: &Path, json_output: bool) -> CliResult<()> {
         println!("keys            {}", stats.keys);
         for keyspace in &stats.keyspaces {
             println!(
-                "  keyspace {:?}: {} keys, index {:.1} MB, depth {}, {} data nodes (largest {} slots)",
+                "  keyspace {:?}: {} keys, index {:.1} MB ({:.1} MB in a huge-page slab), depth {}, {} data nodes (largest {} slots)",
                 keyspace.name,
                 keyspace.keys,
                 keyspace.index_bytes as f64 / 1e6,
+                keyspace.index_slab_bytes as f64 / 1e6,
                 keyspace.index_depth,
                 keyspace.index_data_nodes,
                 keyspace.index_largest_node_slots
