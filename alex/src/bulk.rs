@@ -244,10 +244,8 @@ impl<V: Copy> AlexMap<V> {
         let child = if let Some((lo, span, choice)) = deeper {
             self.build_model(keys, lo, span, Some(choice), leaves)
         } else {
-            let node = match &self.slab.slab {
-                Some(slab) => DataNode::build_in(keys, INIT_DENSITY, Layout::Spread, slab),
-                None => DataNode::build(keys, INIT_DENSITY, Layout::Spread),
-            };
+            let slab = self.slab.slab.as_ref();
+            let node = DataNode::build_in(keys, INIT_DENSITY, Layout::Spread, slab);
             let id = self.alloc_data(node);
             leaves.push(id);
             id | DATA_TAG

@@ -639,29 +639,35 @@ impl<V: Copy> DataNode<V> {
 
     /// Builds a node holding `pairs` (sorted, strictly increasing) at `density`, placing each key
     /// at its model's prediction when free (model-based inserts), in `layout`.
-    pub fn build(pairs: &[(i64, V)], density: f64, layout: Layout) -> Self {
-        Self::build_with_capacity(pairs, capacity_for(pairs.len(), density), layout)
+    /// The arrays are carved from `slab` (when given) while it has room, else allocated
+    /// on the heap.
+    pub fn build_in(
+        pairs: &[(i64, V)],
+        density: f64,
+        layout: Layout,
+        slab: Option<&Arc<Slab>>,
+    ) -> Self {
+        Self::build_with_capacity_in(pairs, capacity_for(pairs.len(), density), layout, slab)
     }
 
-    /// [`DataNode::build`] with the arrays carved from `slab` while it has room.
-    pub fn build_in(pairs: &[(i64, V)], density: f64, layout: Layout, slab: &Arc<Slab>) -> Self {
-        let n = pairs.len();
-        if n == 0 {
-            return DataNode::empty();
-        }
-        let fit = DataModel::fit_ranks(pairs.iter().map(|p| p.0), n);
-        Self::build_with_model_in(pairs, capacity_for(n, density), fit, layout, Some(slab))
-    }
-
-    /// Like [`DataNode::build`] with an explicit capacity (`> pairs.len()`, or any when empty).
+    /// Like [`DataNode::build_in`] (on the heap) with an explicit capacity (`> pairs.len()`, or any when empty).
     pub fn build_with_capacity(pairs: &[(i64, V)], cap: usize, layout: Layout) -> Self {
+        Self::build_with_capacity_in(pairs, cap, layout, None)
+    }
+
+    fn build_with_capacity_in(
+        pairs: &[(i64, V)],
+        cap: usize,
+        layout: Layout,
+        slab: Option<&Arc<Slab>>,
+    ) -> Self {
         let n = pairs.len();
         if n == 0 {
             return DataNode::empty();
         }
         assert!(cap > n, "data node of {n} keys needs more than {cap} slots");
         let fit = DataModel::fit_ranks(pairs.iter().map(|p| p.0), n);
-        Self::build_with_model(pairs, cap, fit, layout)
+        Self::build_with_model_in(pairs, cap, fit, layout, slab)
     }
 
     /// Like [`DataNode::build_with_capacity`], with `fit` (predicting ranks `0..n`) as the
@@ -700,10 +706,11 @@ impl<V: Copy> DataNode<V> {
         };
         let mut model = fit.scaled(used / n as f64);
         model.intercept += first;
-        let (mut keys_array, keys_in_slab) = NodeArray::filled(i64::MAX, cap, slab.map(|s| &**s));
-        let (mut vals_array, vals_in_slab) = NodeArray::filled(pairs[0].1, cap, slab.map(|s| &**s));
+        let carve_from = slab.map(|slab| &**slab);
+        let (mut keys_array, keys_in_slab) = NodeArray::filled(i64::MAX, cap, carve_from);
+        let (mut vals_array, vals_in_slab) = NodeArray::filled(pairs[0].1, cap, carve_from);
         let (mut bitmap_array, bitmap_in_slab) =
-            NodeArray::filled(0u64, cap.div_ceil(64), slab.map(|s| &**s));
+            NodeArray::filled(0u64, cap.div_ceil(64), carve_from);
         let keys: &mut [i64] = &mut keys_array;
         let vals: &mut [V] = &mut vals_array;
         let bitmap: &mut [u64] = &mut bitmap_array;
@@ -841,7 +848,7 @@ mod tests {
     #[test]
     fn build_find_insert_remove_with_extreme_keys() {
         let pairs: Vec<(i64, u32)> = vec![(i64::MIN, 0), (-5, 1), (0, 2), (7, 3), (i64::MAX, 4)];
-        let mut node = DataNode::build(&pairs, 0.7, Layout::Spread);
+        let mut node = DataNode::build_in(&pairs, 0.7, Layout::Spread, None);
         node.check(0);
         for &(k, v) in &pairs {
             assert_eq!(node.find(k).map(|s| node.vals[s]), Some(v));
