@@ -222,7 +222,18 @@ impl<'a, V> Iterator for Range<'a, V> {
             if c.bits != 0 {
                 let slot = ((c.word as usize) << 6) | c.bits.trailing_zeros() as usize;
                 c.bits &= c.bits - 1;
-                let key = c.keys[slot];
+                debug_assert!(slot < c.keys.len() && slot < c.vals.len());
+                // SAFETY: `slot` is a set bit of the cursor's node's bitmap (`bits` only ever
+                // holds bits of `bitmap` words), and a node sets bits only for slots below
+                // its capacity, which is the length of its key and payload arrays (both
+                // checked by `check_invariants`; the three slices come from one node in
+                // `Cursor::at`). Unchecked because the two bounds checks per item (each a
+                // length reloaded from the stack, a compare and a branch, in a loop of about
+                // twenty instructions) cost a scan of 100 keys of a 10M-key map ~3.6%: 1.93-
+                // 1.98x `BTreeMap` with them, 1.99-2.08x without, six pairs of runs
+                // alternating (docs/PERFORMANCE.md, "Session 16").
+                let (key, value) =
+                    unsafe { (*c.keys.get_unchecked(slot), c.vals.get_unchecked(slot)) };
                 if key > self.hi {
                     self.done = true;
                     return None;
@@ -254,7 +265,7 @@ impl<'a, V> Iterator for Range<'a, V> {
                         );
                     }
                 }
-                return Some((key, &c.vals[slot]));
+                return Some((key, value));
             }
             c.word += 1;
             if let Some(&bits) = c.bitmap.get(c.word as usize) {
