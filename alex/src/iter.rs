@@ -1,6 +1,6 @@
 //! Ordered iteration over a key range in both directions, along the leaf chain.
 //!
-//! Each end keeps a cursor: the current leaf's arrays, the index of the current bitmap word and
+//! Each end keeps a cursor: the current leaf's arrays, the first slot of the current bitmap word and
 //! the bits of that word not yet visited, so the next key is one `trailing_zeros` (or
 //! `leading_zeros` from the back) away.
 //! The two ends never cross: the front only yields keys below the last key the back yielded,
@@ -60,8 +60,9 @@ struct Cursor<'a, V> {
     keys: &'a [i64],
     vals: &'a [V],
     bitmap: &'a [u64],
-    /// Index of the current bitmap word (may be one past either end when exhausted).
-    word: isize,
+    /// First slot of the current bitmap word, `64 ×` its index (may be one word past
+    /// either end when exhausted): a slot is `base | bit`, with no shift per item.
+    base: isize,
     /// Occupied slots of the current word not yet yielded.
     bits: u64,
 }
@@ -79,7 +80,7 @@ impl<'a, V> Cursor<'a, V> {
             keys: &[],
             vals: &[],
             bitmap: &[],
-            word: 0,
+            base: 0,
             bits: 0,
         }
     }
@@ -91,7 +92,7 @@ impl<'a, V> Cursor<'a, V> {
             keys: &node.keys,
             vals: &node.vals,
             bitmap: &node.bitmap,
-            word: (slot >> 6) as isize,
+            base: (slot & !63) as isize,
             bits: 0,
         };
         if let Some(&word) = node.bitmap.get(slot >> 6) {
@@ -220,7 +221,7 @@ impl<'a, V> Iterator for Range<'a, V> {
         let c = &mut self.front;
         loop {
             if c.bits != 0 {
-                let slot = ((c.word as usize) << 6) | c.bits.trailing_zeros() as usize;
+                let slot = c.base as usize | c.bits.trailing_zeros() as usize;
                 c.bits &= c.bits - 1;
                 debug_assert!(slot < c.keys.len() && slot < c.vals.len());
                 // SAFETY: `slot` is a set bit of the cursor's node's bitmap (`bits` only ever
@@ -267,11 +268,12 @@ impl<'a, V> Iterator for Range<'a, V> {
                 }
                 return Some((key, value));
             }
-            c.word += 1;
-            if let Some(&bits) = c.bitmap.get(c.word as usize) {
+            c.base += 64;
+            let word = c.base as usize >> 6;
+            if let Some(&bits) = c.bitmap.get(word) {
                 c.bits = bits;
                 if self.front_taken >= 2 {
-                    prefetch_word::<V, true>(c.keys, c.vals, c.word as usize + 1, 0, usize::MAX);
+                    prefetch_word::<V, true>(c.keys, c.vals, word + 1, 0, usize::MAX);
                 }
                 continue;
             }
@@ -282,7 +284,7 @@ impl<'a, V> Iterator for Range<'a, V> {
             }
             let node = &self.map.datas[next as usize];
             *c = Cursor::at(next, node, 0, true);
-            c.word = 0;
+            c.base = 0;
             if self.front_taken >= 2 {
                 prefetch_word::<V, true>(c.keys, c.vals, 0, 0, usize::MAX);
                 prefetch_word::<V, true>(c.keys, c.vals, 1, 0, usize::MAX);
@@ -303,11 +305,11 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
             self.back = match node.upper_bound_slot(self.hi) {
                 Some(slot) => Cursor::at(leaf, node, slot, false),
                 None => Cursor {
-                    word: -1,
+                    base: -64,
                     ..Cursor::at(leaf, node, 0, false)
                 },
             };
-            if self.back.word < 0 {
+            if self.back.base < 0 {
                 self.back.bits = 0;
             }
         }
@@ -322,7 +324,7 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
         let c = &mut self.back;
         loop {
             if c.bits != 0 {
-                let slot = ((c.word as usize) << 6) | (63 - c.bits.leading_zeros() as usize);
+                let slot = c.base as usize | (63 - c.bits.leading_zeros() as usize);
                 c.bits &= !(1u64 << (slot & 63));
                 let key = c.keys[slot];
                 if key < self.lo {
@@ -348,11 +350,12 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
                 }
                 return Some((key, &c.vals[slot]));
             }
-            c.word -= 1;
-            if c.word >= 0 {
-                c.bits = c.bitmap[c.word as usize];
-                if self.back_taken >= 2 && c.word >= 1 {
-                    prefetch_word::<V, false>(c.keys, c.vals, c.word as usize - 1, 0, usize::MAX);
+            c.base -= 64;
+            if c.base >= 0 {
+                let word = c.base as usize >> 6;
+                c.bits = c.bitmap[word];
+                if self.back_taken >= 2 && word >= 1 {
+                    prefetch_word::<V, false>(c.keys, c.vals, word - 1, 0, usize::MAX);
                 }
                 continue;
             }
@@ -364,7 +367,7 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
             let node = &self.map.datas[prev as usize];
             // Start one word past the end; the loop steps onto the last word.
             *c = Cursor {
-                word: node.bitmap.len() as isize,
+                base: node.bitmap.len() as isize * 64,
                 bits: 0,
                 ..Cursor::at(prev, node, 0, false)
             };
