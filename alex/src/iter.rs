@@ -1,8 +1,8 @@
 //! Ordered iteration over a key range in both directions, along the leaf chain.
 //!
-//! Each end keeps a cursor: the current leaf's arrays, the first slot of the current bitmap word and
-//! the bits of that word not yet visited, so the next key is one `trailing_zeros` (or
-//! `leading_zeros` from the back) away.
+//! Each end keeps a cursor: the current leaf's arrays, the first slot of the current bitmap
+//! word and the bits of that word not yet visited, so the next key is one `trailing_zeros`
+//! (or `leading_zeros` from the back) away.
 //! The two ends never cross: the front only yields keys below the last key the back yielded,
 //! and vice versa (keys are unique, so comparing keys is exact).
 
