@@ -5,11 +5,19 @@
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- \
 //!     [--records 1000000] [--ops N] [--threads 1,2] [--durability both|durable|fast] \
 //!     [--stores alexdb,lmdb,redb,fjall,btree,null[,rocksdb]] \
-//!     [--workloads ycsb-a,...,ycsb-f,fillrandom,readrandom,multireadrandom] [--dir DIR]
+//!     [--workloads ycsb-a,...,ycsb-f,fillrandom,readrandom,multireadrandom] [--dir DIR] \
+//!     [--rounds N]
 //! ```
 //!
-//! For each durability, each store runs alone, one after the other, each case in a
-//! store it opened fresh in its own directory under `--dir` (deleted afterwards):
+//! For each durability, every store is opened (and loaded) in its own directory under
+//! `--dir` (deleted afterwards); then each case runs on every store in turn, one store at
+//! a time, so that a peer's run and alexdb's are minutes — not whole store lifetimes —
+//! apart. With `--rounds N` all the cases are run N times over, the stores' order
+//! rotating by one each round; the table gives each store's median rate and the median
+//! of the per-round ratios (a round's alexdb run against the same round's peer run).
+//! Why: this machine's memory has slow and fast spells lasting seconds (the same binary
+//! reads at ~310 and ~550 ns per `get` within one process), so a ratio of two runs made
+//! far apart can measure the spells rather than the stores.
 //! - YCSB (`alexdb::cli::workload::ycsb::run`): one store per durability, loaded with
 //!   `--records` records by the first workload (batches of 100, not timed); the other
 //!   workloads and thread counts then run one after another on the loaded store, as
@@ -61,6 +69,9 @@ struct Args {
     dir: Option<PathBuf>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Times every case is run on every store, interleaved (see the module docs).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -168,9 +179,31 @@ impl Work {
     }
 }
 
-/// One case's result for one store.
+/// One store's runs of one case: a rate per round, or the failure that ended them.
+#[derive(Default)]
 struct Measured {
-    ops_per_s: f64,
+    /// ops/s of each round, in round order.
+    rounds: Vec<f64>,
+    failed: bool,
+}
+
+impl Measured {
+    /// The rates, or `None` if a round failed or none ran.
+    fn rates(&self) -> Option<&[f64]> {
+        (!self.failed && !self.rounds.is_empty()).then_some(self.rounds.as_slice())
+    }
+}
+
+/// The median of a non-empty list (the mean of the two middle values for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    }
 }
 
 /// One row of the table: a workload at a durability and thread count.
@@ -179,8 +212,8 @@ struct Row {
     durability: Durability,
     threads: usize,
     ops: u64,
-    /// Per store, in the order of `--stores`; `None` if it failed (message printed).
-    results: Vec<Option<Measured>>,
+    /// Per store, in the order of `--stores` (a failure's message is printed).
+    results: Vec<Measured>,
 }
 
 fn main() {
@@ -189,8 +222,8 @@ fn main() {
         args.stores.insert(0, StoreKind::Alexdb);
     }
     args.stores.dedup();
-    if args.records == 0 || args.threads.contains(&0) {
-        eprintln!("--records and --threads must be at least 1");
+    if args.records == 0 || args.threads.contains(&0) || args.rounds == 0 {
+        eprintln!("--records, --threads and --rounds must be at least 1");
         std::process::exit(2);
     }
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -223,6 +256,11 @@ fn main() {
         filesystem_of(&base),
         loadavg()
     );
+    println!(
+        "{} round(s), stores interleaved case by case; rates are medians of the rounds, \
+         ratios medians of the per-round ratios",
+        args.rounds
+    );
     println!();
 
     let mut rows = Vec::new();
@@ -236,7 +274,7 @@ fn main() {
                     ops: args
                         .ops
                         .unwrap_or_else(|| work.default_ops(durability, args.records)),
-                    results: args.stores.iter().map(|_| None).collect(),
+                    results: args.stores.iter().map(|_| Measured::default()).collect(),
                 });
             }
         }
@@ -249,9 +287,7 @@ fn main() {
         measured: 0,
     };
     for &durability in &durabilities {
-        for (index, &kind) in args.stores.iter().enumerate() {
-            run.store(index, kind, durability);
-        }
+        run.durability(durability);
     }
     let rows = run.rows;
 
@@ -339,6 +375,28 @@ impl KvStore for Loaded<'_> {
     }
 }
 
+/// The store in `fresh`, or why there is none.
+fn opened(fresh: &Option<Result<Fresh, String>>) -> Result<&dyn KvStore, String> {
+    match fresh {
+        Some(Ok(fresh)) => Ok(&*fresh.store),
+        Some(Err(message)) => Err(message.clone()),
+        None => Err("store not opened for this case".to_string()),
+    }
+}
+
+/// One store kind's stores at one durability, open side by side with the other kinds'.
+struct Opened {
+    /// Position in `--stores`.
+    index: usize,
+    kind: StoreKind,
+    /// The YCSB store (if a YCSB workload was asked), or why it could not be opened.
+    ycsb: Option<Result<Fresh, String>>,
+    /// Whether the YCSB records are in (the first YCSB workload loads them).
+    ycsb_loaded: bool,
+    /// The store loaded with keys `0..records` for readrandom and multireadrandom.
+    reads: Option<Result<Fresh, String>>,
+}
+
 /// The state of a whole comparison.
 struct Run<'a> {
     args: &'a Args,
@@ -349,76 +407,85 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Every case of `kind` at `durability`: YCSB's workloads on one store loaded once,
-    /// readrandom on one store loaded with keys `0..records`, fillrandom on an empty
-    /// store per thread count.
-    fn store(&mut self, index: usize, kind: StoreKind, durability: Durability) {
+    /// Every case at `durability`: open (and load) every store, then run each case on
+    /// each store in turn, `--rounds` times over, the stores' order rotating by one each
+    /// round. YCSB's workloads share one store per kind, loaded by the first of them;
+    /// readrandom and multireadrandom one loaded with keys `0..records`; fillrandom gets
+    /// an empty store per run.
+    fn durability(&mut self, durability: Durability) {
         let args = self.args;
-        let ycsb_works: Vec<Work> = args
+        let ycsb = args.workloads.iter().any(|work| work.ycsb().is_some());
+        let reads = args
             .workloads
             .iter()
+            .any(|work| matches!(work, Work::Readrandom | Work::Multireadrandom));
+        let mut opened: Vec<Opened> = args
+            .stores
+            .iter()
             .copied()
-            .filter(|work| work.ycsb().is_some())
+            .enumerate()
+            .map(|(index, kind)| Opened {
+                index,
+                kind,
+                ycsb: ycsb.then(|| Fresh::open(self.base, kind, durability)),
+                ycsb_loaded: false,
+                reads: reads.then(|| {
+                    Fresh::open(self.base, kind, durability).and_then(|fresh| {
+                        load_shuffled(&*fresh.store, args.records, args.value_size)?;
+                        Ok(fresh)
+                    })
+                }),
+            })
             .collect();
-        if !ycsb_works.is_empty() {
-            match Fresh::open(self.base, kind, durability) {
-                Ok(fresh) => {
-                    let mut loaded = false;
-                    for &work in &ycsb_works {
-                        for &threads in &args.threads {
-                            let store: &dyn KvStore = if loaded {
-                                &Loaded(&*fresh.store)
-                            } else {
-                                &*fresh.store
-                            };
-                            let result = self.ycsb(store, work, durability, threads);
-                            loaded |= result.is_ok();
-                            self.record(index, kind, work, durability, threads, result);
-                        }
-                    }
-                    self.close(fresh, kind);
-                }
-                Err(message) => {
-                    for &work in &ycsb_works {
-                        for &threads in &args.threads {
-                            let result = Err(message.clone());
-                            self.record(index, kind, work, durability, threads, result);
-                        }
-                    }
-                }
-            }
-        }
-        let reads: Vec<Work> = [Work::Readrandom, Work::Multireadrandom]
-            .into_iter()
-            .filter(|work| args.workloads.contains(work))
-            .collect();
-        if !reads.is_empty() {
-            let fresh = Fresh::open(self.base, kind, durability).and_then(|fresh| {
-                load_shuffled(&*fresh.store, args.records, args.value_size)?;
-                Ok(fresh)
-            });
-            for &work in &reads {
+        // Fillrandom last, as before: its fresh stores do not sit between the reads.
+        let mut works = args.workloads.clone();
+        works.sort_by_key(|work| *work == Work::Fillrandom);
+        for round in 0..args.rounds {
+            for &work in &works {
                 for &threads in &args.threads {
-                    let result = match &fresh {
-                        Ok(fresh) => self.db_bench(&*fresh.store, work, durability, threads),
-                        Err(message) => Err(message.clone()),
-                    };
-                    self.record(index, kind, work, durability, threads, result);
+                    let count = opened.len();
+                    for turn in 0..count {
+                        let store = &mut opened[(turn + round) % count];
+                        let (index, kind) = (store.index, store.kind);
+                        let result = self.case(store, work, durability, threads);
+                        self.record(index, kind, work, durability, threads, round, result);
+                    }
                 }
             }
-            if let Ok(fresh) = fresh {
-                self.close(fresh, kind);
+        }
+        for store in opened {
+            for fresh in [store.ycsb, store.reads].into_iter().flatten().flatten() {
+                self.close(fresh, store.kind);
             }
         }
-        if args.workloads.contains(&Work::Fillrandom) {
-            for &threads in &args.threads {
-                let result = Fresh::open(self.base, kind, durability).and_then(|fresh| {
-                    let result =
-                        self.db_bench(&*fresh.store, Work::Fillrandom, durability, threads);
-                    self.close(fresh, kind);
-                    result
-                });
-                self.record(index, kind, Work::Fillrandom, durability, threads, result);
+    }
+
+    /// One run of one case on one store.
+    fn case(
+        &self,
+        store: &mut Opened,
+        work: Work,
+        durability: Durability,
+        threads: usize,
+    ) -> Result<f64, String> {
+        match work {
+            Work::Fillrandom => Fresh::open(self.base, store.kind, durability).and_then(|fresh| {
+                let result = self.db_bench(&*fresh.store, Work::Fillrandom, durability, threads);
+                self.close(fresh, store.kind);
+                result
+            }),
+            Work::Readrandom | Work::Multireadrandom => {
+                self.db_bench(opened(&store.reads)?, work, durability, threads)
+            }
+            _ => {
+                let fresh = opened(&store.ycsb)?;
+                let result = if store.ycsb_loaded {
+                    self.ycsb(&Loaded(fresh), work, durability, threads)
+                } else {
+                    self.ycsb(fresh, work, durability, threads)
+                };
+                store.ycsb_loaded |= result.is_ok();
+                result
             }
         }
     }
@@ -484,6 +551,7 @@ impl Run<'_> {
     }
 
     /// Put a result in its row and print a progress line.
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
         index: usize,
@@ -491,12 +559,18 @@ impl Run<'_> {
         work: Work,
         durability: Durability,
         threads: usize,
+        round: usize,
         result: Result<f64, String>,
     ) {
         self.measured += 1;
-        let total = self.rows.len() * self.args.stores.len();
+        let total = self.rows.len() * self.args.stores.len() * self.args.rounds;
+        let round = if self.args.rounds > 1 {
+            format!(" (round {}/{})", round + 1, self.args.rounds)
+        } else {
+            String::new()
+        };
         let prefix = format!(
-            "[{}/{total}] {} {} t={threads} {}:",
+            "[{}/{total}] {} {} t={threads} {}{round}:",
             self.measured,
             work.name(),
             durability.name(),
@@ -515,7 +589,11 @@ impl Run<'_> {
             .iter_mut()
             .find(|row| row.work == work && row.durability == durability && row.threads == threads)
         {
-            row.results[index] = result.ok().map(|ops_per_s| Measured { ops_per_s });
+            let measured = &mut row.results[index];
+            match result {
+                Ok(ops_per_s) => measured.rounds.push(ops_per_s),
+                Err(_) => measured.failed = true,
+            }
         }
     }
 }
@@ -590,8 +668,8 @@ fn print_table(stores: &[StoreKind], rows: &[Row]) {
             row.ops
         );
         for result in &row.results {
-            match result {
-                Some(measured) => line.push_str(&format!(" {} |", rate(measured.ops_per_s))),
+            match result.rates() {
+                Some(rates) => line.push_str(&format!(" {} |", rate(median(rates)))),
                 None => line.push_str(" failed |"),
             }
         }
@@ -624,6 +702,15 @@ fn print_must_reach(stores: &[StoreKind], rows: &[Row]) {
             Some(ratio) => format!("{ratio:.2}x < {target}x MISSED"),
             None => "not measured".to_string(),
         };
+        if let Some(ratios) = round_ratios(row, alex, lmdb).filter(|ratios| ratios.len() > 1) {
+            let met = ratios.iter().filter(|ratio| **ratio >= target).count();
+            let listed: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}")).collect();
+            verdict.push_str(&format!(
+                " (median of rounds {}; at or above in {met} of {})",
+                listed.join(", "),
+                ratios.len()
+            ));
+        }
         if let Some(net) = null.and_then(|null| net_ratio(row, alex, lmdb, null)) {
             verdict.push_str(&format!(
                 " (net of the driver's own time per op: {net:.2}x)"
@@ -638,16 +725,23 @@ fn print_must_reach(stores: &[StoreKind], rows: &[Row]) {
     }
 }
 
+/// alexdb's rate over the peer's, round by round (each pair measured minutes apart).
+fn round_ratios(row: &Row, alex: usize, peer: usize) -> Option<Vec<f64>> {
+    let alex = row.results[alex].rates()?;
+    let peer = row.results[peer].rates()?;
+    (alex.len() == peer.len() && peer.iter().all(|rate| *rate > 0.0))
+        .then(|| alex.iter().zip(peer).map(|(a, p)| a / p).collect())
+}
+
+/// The median of the per-round ratios alexdb/peer.
 fn ratio(row: &Row, alex: usize, peer: usize) -> Option<f64> {
-    let alex = row.results[alex].as_ref()?.ops_per_s;
-    let peer = row.results[peer].as_ref()?.ops_per_s;
-    (peer > 0.0).then(|| alex / peer)
+    round_ratios(row, alex, peer).map(|ratios| median(&ratios))
 }
 
 /// The ratio of the stores' own times per operation: each store's time per op less
 /// the null store's (the driver's), LMDB's over alexdb's. `None` unless both exceed it.
 fn net_ratio(row: &Row, alex: usize, peer: usize, null: usize) -> Option<f64> {
-    let per_op = |index: usize| Some(1.0 / row.results[index].as_ref()?.ops_per_s);
+    let per_op = |index: usize| Some(1.0 / median(row.results[index].rates()?));
     let floor = per_op(null)?;
     let alex = per_op(alex)? - floor;
     let peer = per_op(peer)? - floor;
@@ -699,4 +793,72 @@ fn filesystem_of(dir: &Path) -> String {
         })
         .max_by_key(|(len, _)| *len)
         .map_or_else(|| "filesystem unknown".to_string(), |(_, text)| text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(results: Vec<Measured>) -> Row {
+        Row {
+            work: Work::Readrandom,
+            durability: Durability::Fast,
+            threads: 1,
+            ops: 10,
+            results,
+        }
+    }
+
+    fn measured(rounds: &[f64]) -> Measured {
+        Measured {
+            rounds: rounds.to_vec(),
+            failed: false,
+        }
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0]), 3.0);
+        assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn ratios_pair_rounds_and_take_their_median() {
+        let row = row(vec![
+            measured(&[300.0, 200.0, 900.0]),
+            measured(&[100.0, 100.0, 100.0]),
+        ]);
+        assert_eq!(round_ratios(&row, 0, 1), Some(vec![3.0, 2.0, 9.0]));
+        assert_eq!(ratio(&row, 0, 1), Some(3.0));
+    }
+
+    #[test]
+    fn a_failed_or_missing_round_gives_no_ratio() {
+        let failed = Measured {
+            rounds: vec![100.0],
+            failed: true,
+        };
+        assert_eq!(failed.rates(), None);
+        assert_eq!(Measured::default().rates(), None);
+        let with_failure = row(vec![measured(&[300.0, 200.0]), failed]);
+        assert_eq!(ratio(&with_failure, 0, 1), None);
+        let uneven = row(vec![measured(&[300.0, 200.0]), measured(&[100.0])]);
+        assert_eq!(ratio(&uneven, 0, 1), None);
+    }
+
+    #[test]
+    fn net_ratio_subtracts_the_drivers_median_time() {
+        // Medians: alexdb 250 ops/s (4 ms per op), lmdb 1000 (1 ms), null 2000 (0.5 ms).
+        let row = row(vec![
+            measured(&[250.0, 240.0, 260.0]),
+            measured(&[1000.0]),
+            measured(&[2000.0, 2000.0]),
+        ]);
+        let net = net_ratio(&row, 0, 1, 2).unwrap();
+        assert!(
+            (net - (0.001 - 0.0005) / (0.004 - 0.0005)).abs() < 1e-9,
+            "{net}"
+        );
+    }
 }
