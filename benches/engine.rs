@@ -31,6 +31,9 @@
 //! `ENGINE_BENCH_CRITERION=0` skips criterion; `ENGINE_BENCH_SUMMARY=0` skips the
 //! summary's one-shot parts (loads are still timed, since the stores must be built).
 //!
+//! `ENGINE_BENCH_LOG_HUGE_PAGES=off` (or `on`) overrides the preset's huge pages for the
+//! log (`Config::log_huge_pages`; the preset's `Auto` is on under `SyncMode::Off`).
+//!
 //! `ENGINE_BENCH_ONLY=reopen` runs only the N-key store's batched load and the reopen
 //! comparison; `ENGINE_BENCH_ONLY=insert` only the N-key single inserts (both for
 //! iterating on one figure; the summary then lists just those).
@@ -44,7 +47,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use alexdb_engine::{AlexStorage, Config, IndexSource};
+use alexdb_engine::{AlexStorage, Config, HugePages, IndexSource};
 use criterion::{BatchSize, Criterion, Throughput};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -223,7 +226,21 @@ fn timed<T>(work: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 fn open(dir: &Path) -> AlexStorage {
-    AlexStorage::open_with(dir, Config::benchmark()).expect("open store")
+    AlexStorage::open_with(dir, bench_config()).expect("open store")
+}
+
+/// `Config::benchmark()`, with the log's huge pages from `ENGINE_BENCH_LOG_HUGE_PAGES`
+/// (`auto`, the preset's, which is on under its `SyncMode::Off`; `on`; `off`): the A/B
+/// switch behind docs/PERFORMANCE.md "Session 17".
+fn bench_config() -> Config {
+    let mut config = Config::benchmark();
+    match std::env::var("ENGINE_BENCH_LOG_HUGE_PAGES").as_deref() {
+        Ok("on") => config.log_huge_pages = HugePages::On,
+        Ok("off") => config.log_huge_pages = HugePages::Off,
+        Ok("auto") | Err(_) => {}
+        Ok(other) => panic!("ENGINE_BENCH_LOG_HUGE_PAGES must be auto, on or off, not {other:?}"),
+    }
+    config
 }
 
 /// Removes a store's directory (and its page-cache footprint) when done with it.
@@ -336,7 +353,8 @@ fn main() {
         .expect("temp dir");
     println!(
         "engine bench: {total} keys (uniform i64, seed {SEED:#x}), {VALUE_BYTES}-byte values, \
-         Config::benchmark(); dir {} on {}; load {}",
+         Config::benchmark() (log huge pages {:?}); dir {} on {}; load {}",
+        bench_config().log_huge_pages,
         root.path().display(),
         filesystem_of(root.path()),
         load_average()
@@ -704,7 +722,7 @@ fn reopen(
 /// `Config::benchmark()` with the compaction threshold from `ENGINE_BENCH_DEAD_RATIO`
 /// (default: the preset's).
 fn compaction_config() -> Config {
-    let mut config = Config::benchmark();
+    let mut config = bench_config();
     if let Some(ratio) = std::env::var("ENGINE_BENCH_DEAD_RATIO")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -27,8 +27,8 @@ pub use alexdb_concurrent::{
 };
 pub use alexdb_engine::{
     AccessMode, AlexStorage, CatchUpReport, CompactionReport, Config, Damage, DamageKind, Error,
-    IndexSource, Keyspace, KeyspaceStats, OpenReport, Range, RecoveryMode, RecoveryReport, Result,
-    StorageStats, SyncMode, TornTail, VerifyReport, WalStats, WriteBatch,
+    HugePages, IndexSource, Keyspace, KeyspaceStats, OpenReport, Range, RecoveryMode,
+    RecoveryReport, Result, StorageStats, SyncMode, TornTail, VerifyReport, WalStats, WriteBatch,
 };
 
 /// The write-ahead log crate, for tools that inspect segments directly.

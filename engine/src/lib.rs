@@ -30,7 +30,7 @@ mod storage;
 mod verify;
 mod warm;
 
-pub use alexdb_wal::{PublishedBatch, RecoveryMode, RecoveryReport, SyncMode, WalStats};
+pub use alexdb_wal::{HugePages, PublishedBatch, RecoveryMode, RecoveryReport, SyncMode, WalStats};
 pub use batch::WriteBatch;
 pub use checkpoint::{PendingCheckpoint, WrittenCheckpoint};
 pub use codec::KeyspaceId;

@@ -44,6 +44,8 @@ pub(crate) struct AppendState {
     /// Start writing a segment's unsynced bytes back when it is sealed
     /// (`WalOptions::writeback_sealed`).
     pub writeback_sealed: bool,
+    /// Map the writer's segments with huge pages (`WalOptions::huge_pages`, resolved).
+    pub huge_pages: bool,
 }
 
 /// What a sync leader captured under the append lock: the watermark it may publish once
@@ -105,10 +107,11 @@ impl AppendState {
         last_seq: u64,
         mut prefault: Option<Prefaulter>,
         writeback_sealed: bool,
+        huge_pages: bool,
     ) -> AppendState {
         let pos = active.written_len();
         // Advisory (see `advise_append_region`): a refusal costs speed, never data.
-        let _ = writer.map().advise_append_region(pos);
+        let _ = writer.map().advise_append_region(pos, huge_pages);
         if let Some(prefault) = &mut prefault {
             prefault.request(writer.map(), pos);
         }
@@ -125,6 +128,7 @@ impl AppendState {
             batches: 0,
             prefault,
             writeback_sealed,
+            huge_pages,
         }
     }
 
@@ -221,7 +225,7 @@ impl AppendState {
         let _ = self.active.map().advise_sealed();
         self.pos = segment.written_len();
         // Advisory (see `advise_append_region`): a refusal costs speed, never data.
-        let _ = writer.map().advise_append_region(self.pos);
+        let _ = writer.map().advise_append_region(self.pos, self.huge_pages);
         self.active_unsynced_from = self.pos;
         self.active = segment;
         self.writer = writer;

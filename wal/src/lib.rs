@@ -89,6 +89,43 @@ pub enum SyncMode {
     Off,
 }
 
+/// Whether the log's segments are mapped with transparent huge pages (`madvise
+/// MADV_HUGEPAGE` on the writer's mapping, Linux; elsewhere the setting does nothing).
+///
+/// With it, the page cache builds a segment out of 2 MiB folios as the prefault thread
+/// (or the writer) first touches it, and the mapping maps them whole: a read of a
+/// record then needs one TLB entry per 2 MiB instead of per 4 KiB, which saved a random
+/// `get` of a 1M-record store 10–15% of its time on the project's machine (its page
+/// walks are dear: a virtual machine's, in two dimensions). The cost is in syncs: a
+/// large folio is written back whole, so a sync of a few hundred bytes appended into a
+/// 2 MiB folio writes 2 MiB — under `SyncMode::Full` the commit rate of 8 threads fell
+/// by a quarter to two thirds when this was tried for every mode (docs/PERFORMANCE.md,
+/// sessions 8 and 17). Hence `Auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HugePages {
+    /// On where nothing syncs small ranges of the log — `SyncMode::Checkpoint` and
+    /// `SyncMode::Off` (their syncs cover everything appended since the last, mostly
+    /// whole folios) — and off under `Full` and `Normal`.
+    #[default]
+    Auto,
+    /// Always on, whatever the sync mode.
+    On,
+    /// Always off: 4 KiB pages, and readahead off ahead of the writer (see
+    /// `docs/wal.md`, "Readahead off where the log writes").
+    Off,
+}
+
+impl HugePages {
+    /// Whether a log in `sync_mode` maps its segments with huge pages.
+    pub fn enabled(self, sync_mode: SyncMode) -> bool {
+        match self {
+            HugePages::Auto => matches!(sync_mode, SyncMode::Checkpoint | SyncMode::Off),
+            HugePages::On => true,
+            HugePages::Off => false,
+        }
+    }
+}
+
 /// What recovery does when it finds damage that is not a torn tail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum RecoveryMode {
@@ -143,6 +180,8 @@ pub struct WalOptions {
     /// `Checkpoint` or `Off`) find them written instead of writing them, and bounds the
     /// dirty pages of an unsynced log to about one segment. Default on.
     pub writeback_sealed: bool,
+    /// Huge pages for the writer's segment mappings ([`HugePages`]). Default `Auto`.
+    pub huge_pages: HugePages,
     pub fault_hook: Option<FaultHook>,
 }
 
@@ -157,6 +196,7 @@ impl Default for WalOptions {
             recovery_mode: RecoveryMode::Strict,
             prefault_ahead: 4 << 20,
             writeback_sealed: true,
+            huge_pages: HugePages::Auto,
             fault_hook: None,
         }
     }
@@ -173,6 +213,7 @@ impl std::fmt::Debug for WalOptions {
             .field("recovery_mode", &self.recovery_mode)
             .field("prefault_ahead", &self.prefault_ahead)
             .field("writeback_sealed", &self.writeback_sealed)
+            .field("huge_pages", &self.huge_pages)
             .field("fault_hook", &self.fault_hook.is_some())
             .finish()
     }

@@ -82,8 +82,11 @@ impl SharedMap {
         }
     }
 
-    /// Turn readahead off for `[from, len)` of a writable mapping — the part the writer
-    /// has yet to fill (`MADV_RANDOM`).
+    /// Advise the writer's mapping before it fills `[from, len)`: with `huge_pages`,
+    /// `MADV_HUGEPAGE` on the whole mapping (see [`crate::HugePages`]: the page cache
+    /// then builds the rest of the segment out of 2 MiB folios as it is first touched,
+    /// and the mapping maps them whole); otherwise readahead off for `[from, len)`
+    /// (`MADV_RANDOM`), as follows.
     ///
     /// Why: the kernel's page cache gives a file's faulted pages large folios as its
     /// readahead window grows (here, the prefault thread's faults ahead of the writer),
@@ -95,9 +98,12 @@ impl SharedMap {
     /// only the pages the commits touched. Reads of the appended bytes come from the
     /// page cache (the writer wrote them); only a cold re-read of this region faults a
     /// page at a time.
-    pub(crate) fn advise_append_region(&self, from: u64) -> io::Result<()> {
+    pub(crate) fn advise_append_region(&self, from: u64, huge_pages: bool) -> io::Result<()> {
         if !self.writable || from >= self.len {
             return Ok(());
+        }
+        if huge_pages {
+            return self.raw.advise(memmap2::Advice::HugePage);
         }
         self.raw.advise_range(
             memmap2::Advice::Random,

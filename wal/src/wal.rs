@@ -271,6 +271,7 @@ impl Wal {
                     .then(|| Prefaulter::start(options.prefault_ahead))
                     .flatten(),
                 options.writeback_sealed,
+                options.huge_pages.enabled(options.sync_mode),
             )),
             leader_active: AtomicBool::new(false),
             leader_generation: std::sync::atomic::AtomicU32::new(0),
