@@ -744,33 +744,48 @@ fn payload_at_agrees_with_record_at_everywhere() {
     );
 }
 
+/// Commits `records` records (`body` with its index in the first four bytes) to a fresh
+/// log opened with `opts`, checks they took at least `min_segments` segments, syncs,
+/// reopens, and returns the contents — the same before and after the reopen.
+fn contents_through_sync_and_reopen(
+    opts: WalOptions,
+    body: &[u8],
+    records: u32,
+    min_segments: usize,
+) -> Vec<(u64, Vec<u8>)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(dir.path(), opts.clone()).expect("open");
+    for i in 0..records {
+        let mut record = body.to_vec();
+        record[..4].copy_from_slice(&i.to_le_bytes());
+        wal.commit(&[entry(&record)]).expect("commit");
+    }
+    assert!(wal.segments().len() >= min_segments, "several rolls");
+    let before = contents(&wal);
+    assert_eq!(before.len(), records as usize);
+    wal.sync().expect("sync");
+    drop(wal);
+    let (wal, report) = Wal::open(dir.path(), opts).expect("reopen");
+    assert_eq!(report.records, u64::from(records));
+    assert_eq!(contents(&wal), before);
+    before
+}
+
 #[test]
 fn sealed_segment_writeback_changes_no_contents() {
     // Rolls of a log in `Off` mode start the sealed segments' writeback (or not): what
     // is read back, before and after a sync and reopen, is the same either way.
     let body = vec![0xA5u8; 1000];
-    let mut seen = Vec::new();
-    for writeback_sealed in [true, false] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let opts = WalOptions {
-            writeback_sealed,
-            ..options(SyncMode::Off)
-        };
-        let (wal, _) = Wal::open(dir.path(), opts.clone()).expect("open");
-        for i in 0..400u32 {
-            let mut record = body.clone();
-            record[..4].copy_from_slice(&i.to_le_bytes());
-            wal.commit(&[entry(&record)]).expect("commit");
-        }
-        assert!(wal.segments().len() >= 6, "several rolls");
-        let before = contents(&wal);
-        wal.sync().expect("sync");
-        drop(wal);
-        let (wal, report) = Wal::open(dir.path(), opts).expect("reopen");
-        assert_eq!(report.records, 400);
-        assert_eq!(contents(&wal), before);
-        seen.push(before);
-    }
+    let seen: Vec<_> = [true, false]
+        .into_iter()
+        .map(|writeback_sealed| {
+            let opts = WalOptions {
+                writeback_sealed,
+                ..options(SyncMode::Off)
+            };
+            contents_through_sync_and_reopen(opts, &body, 400, 6)
+        })
+        .collect();
     assert_eq!(seen[0], seen[1]);
 }
 
@@ -871,30 +886,17 @@ fn huge_page_mappings_change_no_contents() {
     // Segments of 4 MiB (two huge pages each) filled in `Off` mode with and without huge
     // pages: what is read back, before and after a sync and reopen, is the same.
     let body: Vec<u8> = (0..3000u32).map(|i| (i * 31 + 7) as u8).collect();
-    let mut seen = Vec::new();
-    for huge_pages in [HugePages::On, HugePages::Off] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let opts = WalOptions {
-            segment_capacity: 4 << 20,
-            huge_pages,
-            ..options(SyncMode::Off)
-        };
-        let (wal, _) = Wal::open(dir.path(), opts.clone()).expect("open");
-        for i in 0..4000u32 {
-            let mut record = body.clone();
-            record[..4].copy_from_slice(&i.to_le_bytes());
-            wal.commit(&[entry(&record)]).expect("commit");
-        }
-        assert!(wal.segments().len() >= 3, "several rolls");
-        let before = contents(&wal);
-        assert_eq!(before.len(), 4000);
-        wal.sync().expect("sync");
-        drop(wal);
-        let (wal, report) = Wal::open(dir.path(), opts).expect("reopen");
-        assert_eq!(report.records, 4000);
-        assert_eq!(contents(&wal), before);
-        seen.push(before);
-    }
+    let seen: Vec<_> = [HugePages::On, HugePages::Off]
+        .into_iter()
+        .map(|huge_pages| {
+            let opts = WalOptions {
+                segment_capacity: 4 << 20,
+                huge_pages,
+                ..options(SyncMode::Off)
+            };
+            contents_through_sync_and_reopen(opts, &body, 4000, 3)
+        })
+        .collect();
     assert_eq!(seen[0], seen[1]);
 }
 
