@@ -6,7 +6,7 @@
 //!     [--records 1000000] [--ops N] [--threads 1,2] [--durability both|durable|fast] \
 //!     [--stores alexdb,lmdb,redb,fjall,btree,null[,rocksdb]] \
 //!     [--workloads ycsb-a,...,ycsb-f,fillrandom,readrandom,multireadrandom] [--dir DIR] \
-//!     [--rounds N]
+//!     [--rounds N] [--reopen-after-load]
 //! ```
 //!
 //! For each durability, every store is opened (and loaded) in its own directory under
@@ -17,7 +17,10 @@
 //! of the per-round ratios (a round's alexdb run against the same round's peer run).
 //! Why: this machine's memory has slow and fast spells lasting seconds (the same binary
 //! reads at ~310 and ~550 ns per `get` within one process), so a ratio of two runs made
-//! far apart can measure the spells rather than the stores.
+//! far apart can measure the spells rather than the stores. `--reopen-after-load` closes
+//! and reopens every store once it is loaded, before the first case (YCSB's load and run
+//! are separate invocations; alexdb then reads through an index bulk loaded at open
+//! instead of the one its inserts grew).
 //! - YCSB (`alexdb::cli::workload::ycsb::run`): one store per durability, loaded with
 //!   `--records` records by the first workload (batches of 100, not timed); the other
 //!   workloads and thread counts then run one after another on the loaded store, as
@@ -72,6 +75,12 @@ struct Args {
     /// Times every case is run on every store, interleaved (see the module docs).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Close and reopen every store after its load, before the first case: YCSB's own
+    /// procedure, whose load and run phases are separate invocations that each open
+    /// the database (and db_bench's `--use_existing_db`). Off by default: the stores are
+    /// read as the load left them.
+    #[arg(long)]
+    reopen_after_load: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -258,8 +267,13 @@ fn main() {
     );
     println!(
         "{} round(s), stores interleaved case by case; rates are medians of the rounds, \
-         ratios medians of the per-round ratios",
-        args.rounds
+         ratios medians of the per-round ratios{}",
+        args.rounds,
+        if args.reopen_after_load {
+            "; every store closed and reopened after its load"
+        } else {
+            ""
+        }
     );
     println!();
 
@@ -437,6 +451,11 @@ impl Run<'_> {
                 }),
             })
             .collect();
+        if args.reopen_after_load {
+            for store in &mut opened {
+                self.load_and_reopen(store);
+            }
+        }
         // Fillrandom last, as before: its fresh stores do not sit between the reads.
         let mut works = args.workloads.clone();
         works.sort_by_key(|work| *work == Work::Fillrandom);
@@ -456,6 +475,40 @@ impl Run<'_> {
         for store in opened {
             for fresh in [store.ycsb, store.reads].into_iter().flatten().flatten() {
                 self.close(fresh, store.kind);
+            }
+        }
+    }
+
+    /// `--reopen-after-load`: load the YCSB store (the first YCSB workload with no
+    /// operations), then close and reopen it and the readrandom store. A failure
+    /// replaces the store by its message, as a failed open does.
+    fn load_and_reopen(&self, store: &mut Opened) {
+        let first_ycsb = self
+            .args
+            .workloads
+            .iter()
+            .copied()
+            .find(|w| w.ycsb().is_some());
+        if let (Some(Ok(fresh)), Some(work)) = (&store.ycsb, first_ycsb) {
+            let options = YcsbOptions {
+                workload: work.ycsb().expect("a YCSB workload"),
+                records: self.args.records,
+                ops: 0,
+                threads: 1,
+                value_size: self.args.value_size,
+                seed: self.args.seed,
+                distribution: None,
+            };
+            match ycsb::run(&*fresh.store, &options, false) {
+                Ok(_) => store.ycsb_loaded = true,
+                Err(error) => store.ycsb = Some(Err(format!("ycsb load: {error}"))),
+            }
+        }
+        for slot in [&mut store.ycsb, &mut store.reads] {
+            if let Some(Ok(fresh)) = slot
+                && let Err(error) = fresh.store.reopen()
+            {
+                *slot = Some(Err(format!("reopen after load: {error}")));
             }
         }
     }
