@@ -58,7 +58,7 @@ pub struct Config {
     pub log_writeback: bool,
     /// Huge pages for the log's segment mappings (`alexdb_wal::HugePages`): by default
     /// `Auto`, on under `SyncMode::Checkpoint` and `SyncMode::Off` (a random `get` of a
-    /// 1M-key store 10–15% faster where page walks are dear), off under `Full` and
+    /// 1M-key store 10–13% faster where page walks are dear), off under `Full` and
     /// `Normal`, whose small syncs would write back whole 2 MiB folios.
     pub log_huge_pages: HugePages,
     /// Largest data node of the index, in slots (ALEX's maximum node size; the range

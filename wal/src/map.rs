@@ -102,9 +102,13 @@ impl SharedMap {
         if !self.writable || from >= self.len {
             return Ok(());
         }
+        #[cfg(target_os = "linux")]
         if huge_pages {
             return self.raw.advise(memmap2::Advice::HugePage);
         }
+        // Transparent huge pages are Linux's: elsewhere the log advises as without them.
+        #[cfg(not(target_os = "linux"))]
+        let _ = huge_pages;
         self.raw.advise_range(
             memmap2::Advice::Random,
             from as usize,
