@@ -1,5 +1,6 @@
 //! Structural changes to the tree: what happens when a data node is full (expand, or split
-//! sideways or downwards, chosen by the cost model), when a key falls outside a model node's
+//! into the number of parts the cost model chooses: sideways when the parent has room,
+//! downwards when it has not), when a key falls outside a model node's
 //! domain (grow the node, or the root, on that side), and after deletes (contract, merge
 //! with the sibling, collapse single-child model nodes).
 //!
@@ -190,12 +191,19 @@ impl<V: Copy> AlexMap<V> {
             if parts > n {
                 break;
             }
-            // Sideways, expanding the parent first if the node has fewer slots than parts.
+            // The direction follows from the parent, as in ALEX's reference implementation:
+            // sideways when the parent can hold the parts (expanding it first, within the
+            // fanout cap, if the node has fewer slots than parts), downward only when it
+            // cannot. The cost model weighs expanding against the number of parts. One
+            // difference: a sideways partition by the parent's slots that leaves every key
+            // in one part (a cluster inside one slot) is not taken; the split goes downward,
+            // where the new model node spans the node's own keys.
             let scale = if block_size >= parts {
                 1
             } else {
                 parts / block_size
             };
+            let mut sideways = false;
             if fanout * scale <= cap_fanout {
                 let router = p.router.scale(scale);
                 let scaled_fanout = fanout * scale;
@@ -214,9 +222,13 @@ impl<V: Copy> AlexMap<V> {
                         Choice::Sideways(d),
                         cost::parts_cost(&pairs, &bounds, extra),
                     );
+                    sideways = true;
                 }
             }
-            // Downwards: a new model node trained on the node's keys.
+            if sideways {
+                continue;
+            }
+            // Downwards: a new model node spanning the node's keys.
             let router = downward_router(&pairs, parts);
             let bounds = slot_bounds(&pairs, parts, |k| router.slot(k, parts), 0, 1);
             if separates(&bounds, n) {

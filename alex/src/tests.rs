@@ -331,6 +331,29 @@ fn downward_split_for_a_cluster_inside_one_slot() {
     assert_same(&map, &model);
 }
 
+/// The direction of a split follows from the parent, as in ALEX's reference
+/// implementation: while the parent can grow, full nodes split sideways even where a new
+/// model node spanning the node's keys would cut them more evenly. Keys `0..n` inserted in
+/// three ascending passes (every third key per pass: the peers' `readrandom` load) used to
+/// grow a depth-4 tree of ~120 downward splits at 1M keys, the cost model preferring the
+/// even cut to the parent's uneven one; the same keys bulk loaded make depth 2.
+#[test]
+fn splits_go_sideways_while_the_parent_has_room() {
+    let n = 1_000_000i64;
+    let mut map = AlexMap::new();
+    let mut model = BTreeMap::new();
+    for pass in 0..3 {
+        for k in (pass..n).step_by(3) {
+            assert_eq!(map.insert(k, k as u64), model.insert(k, k as u64));
+        }
+    }
+    let stats = map.stats();
+    assert!(stats.sideways_splits > 0, "{stats:?}");
+    assert_eq!(stats.downward_splits, 0, "{stats:?}");
+    assert!(stats.depth <= 2, "{stats:?}");
+    assert_same(&map, &model);
+}
+
 /// Keys above and below the bulk-loaded domain grow the root on both sides: first in place
 /// (more slots), then, for far keys beyond the fanout cap, by a new root above the old one.
 #[test]
