@@ -151,6 +151,7 @@ impl<V: Copy> AlexMap<V> {
         *self = AlexMap::empty_with(self.max_data_slots);
         self.counters = counters;
         self.models.clear();
+        self.model_slots = 0;
         self.datas.clear();
         self.slab = MapSlab::new(slab_for::<V>(pairs.len(), slab_min_bytes));
         let lo = dom_lo as f64;
@@ -195,7 +196,7 @@ impl<V: Copy> AlexMap<V> {
             &mut children,
             leaves,
         );
-        self.models[id as usize].children = children.into_boxed_slice();
+        self.set_children(id, children.into_boxed_slice());
         id
     }
 

@@ -51,6 +51,17 @@ pub(crate) const CATASTROPHIC_CHECK_PERIOD: u32 = 64;
 pub(crate) const MAX_DATA_SLOTS: usize = 1 << 20;
 /// Largest model node fanout.
 pub(crate) const MAX_FANOUT: usize = 1 << 20;
+/// Model-node slots (4-byte child pointers) the whole map may hold per key before a split
+/// stops growing a parent and goes downward instead: 4 bytes per key. ALEX's reference
+/// implementation grows a parent for every sideways split up to its maximum fanout; under
+/// clustered inserts that doubles model nodes whose other slots are duplicates of nearly
+/// empty children: 4M keys in 1,024 clusters held 314 bytes per key (peak 492) without a
+/// budget, 29 with this one. A tighter budget forces downward splits where a sideways one
+/// was cheap: at 2 bytes per key keys of log-uniform magnitude grew depth 11, at 1 byte
+/// depth 23 (4 bytes: depth 8; no budget: 7; docs/alex.md, "Cost model").
+pub(crate) const MODEL_SLOTS_PER_KEY: f64 = 1.0;
+/// The model-slot budget never falls below this many slots (small maps).
+pub(crate) const MIN_MODEL_SLOT_BUDGET: usize = 1024;
 /// Largest split fanout of a full data node (2^3 = 8).
 pub(crate) const MAX_SPLIT_DEPTH: u32 = 3;
 /// Keys sampled per candidate node when estimating its cost.

@@ -138,8 +138,8 @@ impl<V: Copy> AlexMap<V> {
             children[start..start + size].fill(id | DATA_TAG);
             new_leaves.push(id);
         }
+        self.set_children(m, children.into_boxed_slice());
         let node = &mut self.models[m as usize];
-        node.children = children.into_boxed_slice();
         if !right {
             node.router.offset = node.router.offset.saturating_add(added as i64);
         }

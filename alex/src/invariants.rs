@@ -118,6 +118,12 @@ impl<V: Copy> AlexMap<V> {
                 "model node {id}: {refs} parents, free-listed: {free}"
             );
         }
+        let model_slots: usize = self.models.iter().map(|m| m.children.len()).sum();
+        assert_eq!(
+            model_slots, self.model_slots,
+            "model slots counted {} but held {model_slots}",
+            self.model_slots
+        );
         for (id, &refs) in data_refs.iter().enumerate() {
             let free = self.free_datas.contains(&(id as u32));
             assert!(

@@ -201,6 +201,9 @@ pub struct AlexMap<V> {
     first_leaf: u32,
     last_leaf: u32,
     counters: Counters,
+    /// Slots of all live model nodes together (the pointer memory that sideways splits
+    /// grow; bounded by [`cost::MODEL_SLOTS_PER_KEY`] when a split would grow a parent).
+    model_slots: usize,
     /// No data node grows beyond this many slots (see [`AlexMap::with_max_data_slots`]).
     max_data_slots: usize,
     /// The slab the last bulk load carved node arrays from, until it is released
@@ -257,6 +260,7 @@ impl<V: Copy> AlexMap<V> {
             first_leaf: 0,
             last_leaf: 0,
             counters: Counters::default(),
+            model_slots: 1,
             max_data_slots,
             slab: slab::MapSlab::default(),
         };
@@ -569,6 +573,7 @@ impl<V: Copy> AlexMap<V> {
     }
 
     pub(crate) fn alloc_model(&mut self, node: ModelNode) -> u32 {
+        self.model_slots += node.children.len();
         if let Some(id) = self.free_models.pop() {
             self.models[id as usize] = node;
             id
@@ -581,8 +586,15 @@ impl<V: Copy> AlexMap<V> {
     }
 
     pub(crate) fn free_model(&mut self, id: u32) {
-        self.models[id as usize].children = Box::new([]);
+        self.set_children(id, Box::new([]));
         self.free_models.push(id);
+    }
+
+    /// Replaces model node `id`'s slot array, keeping the count of model slots.
+    pub(crate) fn set_children(&mut self, id: u32, children: Box<[u32]>) {
+        let node = &mut self.models[id as usize];
+        self.model_slots = self.model_slots - node.children.len() + children.len();
+        node.children = children;
     }
 
     /// Links `ids` (in key order) between leaves `prev` and `next` (either may be [`NIL`]).

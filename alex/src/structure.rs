@@ -12,7 +12,7 @@
 use crate::cost::{
     self, CATASTROPHIC_ITERS, CATASTROPHIC_SHIFTS, DATA_NODE_BYTES, DEVIATION_FACTOR,
     DEVIATION_SLACK, INIT_DENSITY, MAX_FANOUT, MAX_SPLIT_DEPTH, MIN_DENSITY,
-    MIN_INSERTS_FOR_DEVIATION, NODE_LOOKUP_WEIGHT,
+    MIN_INSERTS_FOR_DEVIATION, MIN_MODEL_SLOT_BUDGET, MODEL_SLOTS_PER_KEY, NODE_LOOKUP_WEIGHT,
 };
 use crate::data::{DataNode, Layout, capacity_for};
 use crate::model::Router;
@@ -90,6 +90,13 @@ impl<V: Copy> AlexMap<V> {
     /// maps stay small (I-2), up to `MAX_FANOUT`.
     pub(crate) fn fanout_cap(&self) -> usize {
         (self.len.next_power_of_two().max(64) * 2).min(MAX_FANOUT)
+    }
+
+    /// Whether a sideways split may grow model node slots by `added`: the map's model slots
+    /// stay within [`MODEL_SLOTS_PER_KEY`] per key held (I-2: memory per key stays bounded).
+    pub(crate) fn model_slots_allow(&self, added: usize) -> bool {
+        let budget = ((self.len as f64 * MODEL_SLOTS_PER_KEY) as usize).max(MIN_MODEL_SLOT_BUDGET);
+        self.model_slots + added <= budget
     }
 
     /// The aligned block `(start, size)` of slots of `parent` that hold `child`, given one
@@ -194,17 +201,18 @@ impl<V: Copy> AlexMap<V> {
             // The direction follows from the parent, as in ALEX's reference implementation:
             // sideways when the parent can hold the parts (expanding it first, within the
             // fanout cap, if the node has fewer slots than parts), downward only when it
-            // cannot. The cost model weighs expanding against the number of parts. One
-            // difference: a sideways partition by the parent's slots that leaves every key
-            // in one part (a cluster inside one slot) is not taken; the split goes downward,
-            // where the new model node spans the node's own keys.
+            // cannot. The cost model weighs expanding against the number of parts. Two
+            // differences: a sideways partition by the parent's slots that leaves every key
+            // in one part (a cluster inside one slot) is not taken, and a parent is not
+            // grown past the map's model-slot budget; those splits go downward, where the
+            // new model node spans the node's own keys.
             let scale = if block_size >= parts {
                 1
             } else {
                 parts / block_size
             };
             let mut sideways = false;
-            if fanout * scale <= cap_fanout {
+            if fanout * scale <= cap_fanout && self.model_slots_allow(fanout * (scale - 1)) {
                 let router = p.router.scale(scale);
                 let scaled_fanout = fanout * scale;
                 let part = block_size * scale / parts;
@@ -290,12 +298,13 @@ impl<V: Copy> AlexMap<V> {
     /// Splits every slot of model node `m` into `scale` slots (pointer duplication keeps every
     /// key routed to the same child).
     fn expand_model(&mut self, m: u32, scale: usize) {
-        let node = &mut self.models[m as usize];
+        let node = &self.models[m as usize];
         let mut children = Vec::with_capacity(node.children.len() * scale);
         for &c in node.children.iter() {
             children.extend(std::iter::repeat_n(c, scale));
         }
-        node.children = children.into_boxed_slice();
+        self.set_children(m, children.into_boxed_slice());
+        let node = &mut self.models[m as usize];
         node.router = node.router.scale(scale);
         self.counters.model_expansions += 1;
     }
