@@ -40,7 +40,7 @@ pub enum Command {
         #[arg(value_parser = parse_key)]
         key: i64,
     },
-    /// Write a key (value given as text, durably synced).
+    /// Write a key (value given as text, durably synced); creates the store if DIR has none.
     #[command(allow_negative_numbers = true)]
     Put {
         dir: PathBuf,
