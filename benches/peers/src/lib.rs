@@ -17,17 +17,20 @@
 //! | fjall   | batch `durability(SyncAll)` per write    | no persist (journal to OS buffers)   |
 //! | RocksDB | `WriteOptions::set_sync(true)`           | WAL on, not synced (the default)     |
 //! | BTreeMap| in memory either way                     | in memory                            |
+//! | floor   | in memory either way (not a peer: the floor of alexdb's design) | in memory |
 
 use alexdb::cli::store::{BTreeStore, CompactSummary, ConcurrentStore, KvStore, SyncSetting};
 use std::path::Path;
 
 mod fjall_store;
+mod floor;
 mod lmdb;
 mod redb_store;
 #[cfg(feature = "rocksdb")]
 mod rocks;
 
 pub use fjall_store::FjallStore;
+pub use floor::FloorStore;
 pub use lmdb::LmdbStore;
 pub use redb_store::RedbStore;
 #[cfg(feature = "rocksdb")]
@@ -75,6 +78,10 @@ pub enum StoreKind {
     Btree,
     /// RocksDB through the `rocksdb` crate (needs `--features rocksdb`).
     Rocksdb,
+    /// Not a peer: a hash table from key to offset over an in-memory log, the floor of
+    /// any "index, then record" store such as alexdb ([`FloorStore`]; point reads and
+    /// writes only, no scans).
+    Floor,
     /// No store at all ([`NullStore`]): what the workload driver itself costs per
     /// operation, the floor under every other store's time.
     Null,
@@ -89,6 +96,7 @@ impl StoreKind {
             StoreKind::Fjall => "fjall",
             StoreKind::Btree => "btree",
             StoreKind::Rocksdb => "rocksdb",
+            StoreKind::Floor => "floor",
             StoreKind::Null => "null",
         }
     }
@@ -112,6 +120,7 @@ pub fn open_store(
         StoreKind::Redb => Box::new(RedbStore::open(dir, durability)?),
         StoreKind::Fjall => Box::new(FjallStore::open(dir, durability)?),
         StoreKind::Btree => Box::new(BTreeStore::default()),
+        StoreKind::Floor => Box::new(FloorStore::new()?),
         StoreKind::Null => Box::new(NullStore),
         #[cfg(feature = "rocksdb")]
         StoreKind::Rocksdb => Box::new(RocksStore::open(dir, durability)?),

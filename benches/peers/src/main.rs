@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- \
 //!     [--records 1000000] [--ops N] [--threads 1,2] [--durability both|durable|fast] \
-//!     [--stores alexdb,lmdb,redb,fjall,btree,null[,rocksdb]] \
+//!     [--stores alexdb,lmdb,redb,fjall,btree,null[,rocksdb][,floor]] \
 //!     [--workloads ycsb-a,...,ycsb-f,fillrandom,readrandom,multireadrandom] [--dir DIR] \
 //!     [--rounds N] [--reopen-after-load]
 //! ```
@@ -33,6 +33,8 @@
 //!   empty store, a fresh one per thread count.
 //!
 //! The `null` store does nothing: its rate is the driver's own, the floor under all.
+//! The `floor` store (only when asked for; no scans) is a hash table over an in-memory
+//! log: the floor of any store that reads an index and then a record, as alexdb does.
 
 use alexdb::cli::store::{CompactSummary, KvStore, StoreStats};
 use alexdb::cli::workload::dbbench;
@@ -745,6 +747,7 @@ fn print_must_reach(stores: &[StoreKind], rows: &[Row]) {
         return;
     };
     let null = stores.iter().position(|kind| *kind == StoreKind::Null);
+    let floor = stores.iter().position(|kind| *kind == StoreKind::Floor);
     println!("must-reach (alexdb/lmdb): ycsb-c and readrandom >= 3x, ycsb-b >= 2x");
     for row in rows {
         let Some(target) = row.work.must_reach_vs_lmdb() else {
@@ -768,6 +771,9 @@ fn print_must_reach(stores: &[StoreKind], rows: &[Row]) {
             verdict.push_str(&format!(
                 " (net of the driver's own time per op: {net:.2}x)"
             ));
+        }
+        if let Some(reach) = floor.and_then(|floor| ratio(row, floor, lmdb)) {
+            verdict.push_str(&format!(" (the floor store/lmdb: {reach:.2}x)"));
         }
         println!(
             "- {} {} t={}: {verdict}",
@@ -795,9 +801,9 @@ fn ratio(row: &Row, alex: usize, peer: usize) -> Option<f64> {
 /// the null store's (the driver's), LMDB's over alexdb's. `None` unless both exceed it.
 fn net_ratio(row: &Row, alex: usize, peer: usize, null: usize) -> Option<f64> {
     let per_op = |index: usize| Some(1.0 / median(row.results[index].rates()?));
-    let floor = per_op(null)?;
-    let alex = per_op(alex)? - floor;
-    let peer = per_op(peer)? - floor;
+    let driver = per_op(null)?;
+    let alex = per_op(alex)? - driver;
+    let peer = per_op(peer)? - driver;
     (alex > 0.0 && peer > 0.0).then(|| peer / alex)
 }
 

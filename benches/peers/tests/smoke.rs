@@ -163,3 +163,56 @@ fn every_store_runs_the_workload_drivers_without_anomalies() {
         assert!(batched.hits > 200, "{}: {batched:?}", kind.name());
     }
 }
+
+/// The floor store (not a peer: no scans) through puts, batches, deletes and gets across
+/// several doublings of its table, then the point-read drivers.
+#[test]
+fn the_floor_store_matches_a_map_and_refuses_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(StoreKind::Floor, dir.path(), Durability::Fast).unwrap();
+    let mut model: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut rng = Xorshift(0xF100);
+    for step in 0..20_000u64 {
+        let key = (rng.next() % 6_000) as i64 - 3_000;
+        match rng.next() % 4 {
+            0 | 1 => {
+                let value = format!("v{step}-{key}").into_bytes();
+                store.put(key, &value).unwrap();
+                model.insert(key, value);
+            }
+            2 => {
+                let existed = store.delete(key).unwrap();
+                assert_eq!(existed, model.remove(&key).is_some(), "delete {key}");
+            }
+            _ => {
+                let found = store.get(key, &mut out).unwrap();
+                assert_eq!(found, model.contains_key(&key), "get {key}");
+                if let Some(value) = model.get(&key) {
+                    assert_eq!(&out, value, "get {key}");
+                }
+            }
+        }
+    }
+    for (key, value) in &model {
+        assert!(store.get(*key, &mut out).unwrap(), "{key} missing");
+        assert_eq!(&out, value, "value of {key}");
+    }
+    assert_eq!(store.stats().keys, model.len() as u64);
+    assert!(store.scan(0, 10, &mut |_, _| {}).is_err());
+
+    let store = open_store(StoreKind::Floor, dir.path(), Durability::Fast).unwrap();
+    let options = YcsbOptions {
+        workload: Workload::C,
+        records: 3_000,
+        ops: 3_000,
+        threads: 2,
+        value_size: 100,
+        seed: 5,
+        distribution: None,
+    };
+    assert_eq!(ycsb::run(&*store, &options, false).unwrap().anomalies, 0);
+    dbbench::run_on_store(&*store, "fillrandom", 300, 600, 2, 100, 1).unwrap();
+    let read = dbbench::run_on_store(&*store, "readrandom", 300, 300, 2, 100, 2).unwrap();
+    assert!(read.hits > 200, "{read:?}");
+}
