@@ -41,11 +41,9 @@ fn huge_anon(len: usize) -> std::io::Result<MmapMut> {
     Ok(map)
 }
 
+/// The floor's errors as a peer's, with no file behind them.
 fn floor_error(what: &str) -> alexdb::Error {
-    alexdb::Error::Io {
-        path: "floor".into(),
-        source: std::io::Error::other(format!("floor: {what}")),
-    }
+    crate::peer_error(std::path::Path::new("(memory)"), "floor", what)
 }
 
 /// Open addressing, linear probing: `(key, offset)` pairs, `offset` [`EMPTY`] or
