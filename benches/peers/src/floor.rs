@@ -6,10 +6,10 @@
 //! than one read of each, and this store does exactly that much: one multiply-shift hash
 //! and (almost always) one cache line of an open-addressing table at load ≤ 1/2, then the
 //! record's lines, asked for together as alexdb asks for them — no learned model, no
-//! search, no checksum, no mmap of a file, a read lock no other thread writes. Its rate is what
-//! alexdb's design could reach with every piece of its own work made free; between it and
-//! alexdb is what alexdb's own code costs, between it and the `null` store what the two
-//! reads themselves cost on this machine.
+//! search, no checksum, no mmap of a file, a read lock no other thread writes. Its rate
+//! is what alexdb's design could reach with every piece of its own work made free;
+//! between it and alexdb is what alexdb's own code costs, between it and the `null` store
+//! what the two reads themselves cost on this machine.
 //!
 //! Writes are for loading it; deletes leave tombstones; scans are refused (the table keeps
 //! no order). Nothing reaches a disk; `reopen` keeps the data.
