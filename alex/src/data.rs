@@ -439,8 +439,10 @@ impl<V: Copy> DataNode<V> {
         }
     }
 
-    /// First occupied slot whose key is `>= key`.
-    pub fn lower_bound_slot(&self, key: i64) -> Option<usize> {
+    /// First occupied slot whose key is `>= key`, starting to load the first
+    /// `readahead_lines` key and payload lines from the predicted slot while the search runs
+    /// (at least the first three; a scan passes more, see `iter.rs`, "Readahead").
+    pub fn lower_bound_slot(&self, key: i64, readahead_lines: usize) -> Option<usize> {
         let cap = self.capacity();
         if cap == 0 {
             return None;
@@ -451,16 +453,19 @@ impl<V: Copy> DataNode<V> {
         // Upper bound of key - 1 is the first slot with value >= key; the first occupied slot
         // from there holds the first key >= key (gaps repeat the next occupied key). The
         // bitmap word and the payload it leads to are near the prediction: start loading
-        // them while the search runs, instead of after it — and the next two key and
-        // payload lines, where a scan from here goes first (a third line gained nothing
-        // more; the iterator's own prefetching starts at its second item).
+        // them while the search runs, instead of after it — and the next key and payload
+        // lines, where a scan from here goes first. The addresses depend only on the
+        // prediction, so these loads overlap the search's own miss; once the search is done
+        // nothing can start earlier than its result (its branches wait on the key line).
         let predicted = self.model.predict(key, cap);
         prefetch(&self.bitmap, predicted >> 6);
         prefetch(&self.vals, predicted);
-        prefetch(&self.keys, predicted + 8);
-        prefetch(&self.vals, predicted + 8);
-        prefetch(&self.keys, predicted + 16);
-        prefetch(&self.vals, predicted + 16);
+        let mut line = 1;
+        while line < readahead_lines.max(3) {
+            prefetch(&self.keys, predicted + line * 8);
+            prefetch(&self.vals, predicted + line * 8);
+            line += 1;
+        }
         let (upper, _) = upper_bound_from(&self.keys, predicted, key - 1);
         next_set(&self.bitmap, upper, cap)
     }

@@ -6,6 +6,7 @@
 //! The two ends never cross: the front only yields keys below the last key the back yielded,
 //! and vice versa (keys are unique, so comparing keys is exact).
 
+use std::cell::Cell;
 use std::ops::Bound;
 
 use crate::AlexMap;
@@ -15,6 +16,64 @@ use crate::data::{DataNode, NIL, prefetch, prefetch_l2};
 const WORD_SLOTS: usize = 64;
 /// Slots per prefetch: one cache line of keys (8-byte keys).
 const LINE_SLOTS: usize = 8;
+
+/// Key and payload lines a range starts loading from its predicted first slot while it
+/// searches for it, after a run of long ranges on this thread ("Readahead" below): about half
+/// of the ~145 slots a 100-key scan spans at the bulk-load density.
+const SCAN_READAHEAD_LINES: usize = 10;
+/// The same, otherwise: the lines a short range or a lower bound reads first.
+const SEEK_READAHEAD_LINES: usize = 3;
+
+// Readahead. A range cannot know how far it will be read (`take(100)` tells it nothing),
+// and what to load while its search runs depends on it: the search waits on one key line,
+// and only loads whose addresses are known before the search — lines from the model's
+// predicted slot — overlap that miss (nothing issued after it can: the search's branches
+// wait on the key line). Ten lines of each array from the prediction made 100-key scans of
+// 10M keys ~8% faster and lower bounds (a range read for one key) 20–45% slower
+// (docs/PERFORMANCE.md, "Session 20"). So a thread's ranges load that much only while its
+// recent ranges were long, as an operating system's readahead grows with sequential reads:
+// a saturating counter per thread, up for a range whose front went past its first bitmap
+// word (64 slots, ~44 keys), down for one that did not.
+thread_local! {
+    /// In `0..=READAHEAD_COUNTER_MAX`; ranges read ahead while it is at least
+    /// `READAHEAD_COUNTER_ON`.
+    static LONG_RANGES: Cell<u8> = const { Cell::new(0) };
+}
+const READAHEAD_COUNTER_MAX: u8 = 3;
+const READAHEAD_COUNTER_ON: u8 = 2;
+
+/// Lines to read ahead for a range positioned now on this thread.
+fn readahead_lines() -> usize {
+    let long = LONG_RANGES
+        .try_with(|counter| counter.get() >= READAHEAD_COUNTER_ON)
+        .unwrap_or(false);
+    if long {
+        SCAN_READAHEAD_LINES
+    } else {
+        SEEK_READAHEAD_LINES
+    }
+}
+
+/// Counts a range positioned by a search into this thread's readahead counter.
+fn record_range(long: bool) {
+    let _ = LONG_RANGES.try_with(|counter| {
+        let old = counter.get();
+        let new = if long {
+            (old + 1).min(READAHEAD_COUNTER_MAX)
+        } else {
+            old.saturating_sub(1)
+        };
+        if new != old {
+            counter.set(new);
+        }
+    });
+}
+
+/// Whether ranges positioned now on this thread read ahead (for tests).
+#[cfg(test)]
+pub(crate) fn reads_ahead() -> bool {
+    readahead_lines() == SCAN_READAHEAD_LINES
+}
 
 /// Start loading the key and payload lines of slots `[from, to)` of bitmap word `word`
 /// (clipped to the word and the arrays). A scan streams two arrays at once; asking for the
@@ -124,9 +183,13 @@ pub struct Range<'a, V> {
     front_last: i64,
     /// Items each end has yielded, counted up to 2: from the second on, that end
     /// prefetches a word ahead (a range read for its first key only — a lower bound —
-    /// should not pay for lines it never reads).
+    /// should not pay for lines it never reads). The front's count goes to 3 once it
+    /// leaves its first bitmap word: a long range, for the readahead counter.
     front_taken: u8,
     back_taken: u8,
+    /// Whether `new` searched for the start (and so counts for the readahead counter when
+    /// the range is dropped).
+    searched: bool,
 }
 
 impl<V> std::fmt::Debug for Range<'_, V> {
@@ -151,6 +214,7 @@ impl<V> Clone for Range<'_, V> {
             done: self.done,
             front_taken: self.front_taken,
             back_taken: self.back_taken,
+            searched: self.searched,
         }
     }
 }
@@ -187,10 +251,12 @@ impl<'a, V: Copy> Range<'a, V> {
         };
         done |= lo > hi || map.is_empty();
         let mut front = Cursor::empty();
+        let searched = !done && lo != i64::MIN;
         if !done {
             let leaf = map.leaf_for(lo);
             let node = &map.datas[leaf as usize];
-            let slot = node.lower_bound_slot(lo).unwrap_or(node.capacity());
+            let lines = if searched { readahead_lines() } else { 0 };
+            let slot = node.lower_bound_slot(lo, lines).unwrap_or(node.capacity());
             front = Cursor::at(leaf, node, slot, true);
         }
         Range {
@@ -203,6 +269,15 @@ impl<'a, V: Copy> Range<'a, V> {
             front_last: 0,
             front_taken: 0,
             back_taken: 0,
+            searched,
+        }
+    }
+}
+
+impl<V> Drop for Range<'_, V> {
+    fn drop(&mut self) {
+        if self.searched {
+            record_range(self.front_taken > 2);
         }
     }
 }
@@ -273,6 +348,7 @@ impl<'a, V> Iterator for Range<'a, V> {
             if let Some(&bits) = c.bitmap.get(word) {
                 c.bits = bits;
                 if self.front_taken >= 2 {
+                    self.front_taken = 3;
                     prefetch_word::<V, true>(c.keys, c.vals, word + 1, 0, usize::MAX);
                 }
                 continue;
@@ -286,6 +362,7 @@ impl<'a, V> Iterator for Range<'a, V> {
             *c = Cursor::at(next, node, 0, true);
             c.base = 0;
             if self.front_taken >= 2 {
+                self.front_taken = 3;
                 prefetch_word::<V, true>(c.keys, c.vals, 0, 0, usize::MAX);
                 prefetch_word::<V, true>(c.keys, c.vals, 1, 0, usize::MAX);
             }

@@ -876,6 +876,60 @@ fn large_bulk_load_uses_a_slab_until_half_of_it_is_rebuilt() {
     assert_same(&map, &model);
 }
 
+#[test]
+fn long_scans_turn_readahead_on_and_lower_bounds_turn_it_off() {
+    // The counter is per thread: a fresh thread starts with it off.
+    std::thread::spawn(|| {
+        let mut rng = StdRng::seed_from_u64(20);
+        let mut keys: Vec<i64> = (0..20_000).map(|_| rng.r#gen::<i64>()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let (map, model) = keys_map(keys.iter().copied());
+        let starts: Vec<i64> = (0..40).map(|_| rng.r#gen::<i64>()).collect();
+        let check_scan = |start: i64, len: usize| {
+            assert!(
+                map.range(start..)
+                    .take(len)
+                    .eq(model.range(start..).take(len).map(|(k, v)| (*k, v))),
+                "scan of {len} from {start}"
+            );
+        };
+        assert!(!crate::iter::reads_ahead());
+        // One long scan is not a run of them; a second is.
+        check_scan(i64::MIN + 1, 500);
+        assert!(!crate::iter::reads_ahead());
+        check_scan(i64::MIN + 1, 500);
+        assert!(crate::iter::reads_ahead());
+        // Scans while reading ahead return the same entries.
+        for &start in &starts {
+            check_scan(start, 300);
+            assert!(crate::iter::reads_ahead());
+        }
+        // Ranges from the first key search nothing and leave the counter alone.
+        assert!(
+            map.iter()
+                .take(3)
+                .eq(model.iter().take(3).map(|(k, v)| (*k, v)))
+        );
+        assert!(crate::iter::reads_ahead());
+        // Lower bounds (ranges read for one key) turn it off.
+        for &start in &starts[..2] {
+            check_scan(start, 1);
+        }
+        assert!(!crate::iter::reads_ahead());
+        // A range dropped unread counts as short too.
+        drop(map.range(starts[0]..));
+        assert!(!crate::iter::reads_ahead());
+        for &start in &starts {
+            check_scan(start, 1);
+            check_scan(start, 120);
+        }
+        map.check_invariants();
+    })
+    .join()
+    .expect("readahead test thread");
+}
+
 proptest::proptest! {
     // 256 cases by default; `PROPTEST_CASES` sets more for a soak.
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
