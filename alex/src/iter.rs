@@ -29,7 +29,7 @@ const SEEK_READAHEAD_LINES: usize = 3;
 // and only loads whose addresses are known before the search — lines from the model's
 // predicted slot — overlap that miss (nothing issued after it can: the search's branches
 // wait on the key line). Ten lines of each array from the prediction made 100-key scans of
-// 10M keys ~8% faster and lower bounds (a range read for one key) 20–45% slower
+// 10M keys 3–10% faster and lower bounds (a range read for one key) 14–45% slower
 // (docs/PERFORMANCE.md, "Session 20"). So a thread's ranges load that much only while its
 // recent ranges were long, as an operating system's readahead grows with sequential reads:
 // a saturating counter per thread, up for a range whose front went past its first bitmap
