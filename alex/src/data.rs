@@ -32,12 +32,6 @@ pub(crate) fn prefetch<T>(slice: &[T], index: usize) {
     prefetch_into::<T, 3>(slice, index);
 }
 
-/// [`prefetch`] into the second-level cache only (`PREFETCHT1`).
-#[inline(always)]
-pub(crate) fn prefetch_l2<T>(slice: &[T], index: usize) {
-    prefetch_into::<T, 2>(slice, index);
-}
-
 #[cfg(target_arch = "x86_64")]
 const _: () = assert!(
     std::arch::x86_64::_MM_HINT_T0 == 3 && std::arch::x86_64::_MM_HINT_T1 == 2,
@@ -47,14 +41,23 @@ const _: () = assert!(
 /// `_mm_prefetch` with hint `HINT` (3 = `_MM_HINT_T0`, 2 = `_MM_HINT_T1`).
 #[inline(always)]
 fn prefetch_into<T, const HINT: i32>(slice: &[T], index: usize) {
-    #[cfg(target_arch = "x86_64")]
     if index < slice.len() {
-        use std::arch::x86_64::_mm_prefetch;
-        let address = slice.as_ptr().wrapping_add(index) as *const i8;
-        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; a prefetch reads
-        // nothing into the program, cannot fault, and `address` is inside `slice` anyway.
-        unsafe { _mm_prefetch::<HINT>(address) };
+        prefetch_address::<HINT, T>(slice.as_ptr().wrapping_add(index));
     }
+}
+
+/// `_mm_prefetch` with hint `HINT` of any address, inside an allocation or not; nothing off
+/// x86-64.
+#[inline(always)]
+pub(crate) fn prefetch_address<const HINT: i32, T>(address: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; a prefetch is a hint
+    // that reads nothing into the program and never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<HINT>(address as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
 }
 
 /// Fill every gap of `keys` (a clear bit of `bitmap`) with the key of the next occupied

@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::ops::Bound;
 
 use crate::AlexMap;
-use crate::data::{DataNode, NIL, prefetch, prefetch_l2};
+use crate::data::{DataNode, NIL, prefetch_address};
 
 /// Slots per bitmap word: the cursors advance a word at a time.
 const WORD_SLOTS: usize = 64;
@@ -75,43 +75,42 @@ pub(crate) fn reads_ahead() -> bool {
     readahead_lines() == SCAN_READAHEAD_LINES
 }
 
-/// Start loading the key and payload lines of slots `[from, to)` of bitmap word `word`
-/// (clipped to the word and the arrays). A scan streams two arrays at once; asking for the
-/// next word's lines while the current one is read keeps the misses of both streams in
+/// Key lines per bitmap word.
+const WORD_LINES: isize = (WORD_SLOTS / LINE_SLOTS) as isize;
+
+/// Start loading `lines` lines of keys from slot `from` and the payloads of the same slots
+/// (one payload prefetch per line of keys). A scan streams two arrays at once; asking for
+/// the next word's lines while the current one is read keeps the misses of both streams in
 /// flight instead of waiting for the hardware prefetcher to notice them.
 ///
-/// Forward (`FORWARD`), the lines go to the second-level cache only (`PREFETCHT1`): a
-/// 100-key scan of 10M keys took ~810 ns instead of ~840 with them loaded into the
-/// first level (a probe, alternating binaries) — a word ahead is 16 lines, as many as
-/// the core can have in flight into the first level, so those requests held up the
-/// demand loads of the current word. Backward, loading into the first level stays
-/// faster (the second-level hint cost reverse scans 4–8%).
+/// `HINT`: forward scans load into the second-level cache only (`PREFETCHT1`): a 100-key
+/// scan of 10M keys took ~810 ns instead of ~840 with the lines loaded into the first
+/// level (a probe, alternating binaries) — a word ahead is 16 lines, as many as the core
+/// can have in flight into the first level, so those requests held up the demand loads of
+/// the current word. Backward, loading into the first level (`PREFETCHT0`) stays faster
+/// (the second-level hint cost reverse scans 4–8%).
 ///
-/// A free function taking the slices by value, and not inlined: it runs about once per 64
-/// slots. Inlined into `next`, or given a reference to the cursor (which then had to live
-/// in memory rather than in registers), it made the per-item loop slower: a
-/// cache-resident scan of 100 keys went from 256 to over 400 ns.
-#[inline(never)]
-fn prefetch_word<V, const FORWARD: bool>(
-    keys: &[i64],
-    vals: &[V],
-    word: usize,
-    from: usize,
-    to: usize,
-) {
-    let end = to.min((word + 1) * WORD_SLOTS).min(keys.len());
-    let mut slot = from.max(word * WORD_SLOTS);
-    while slot < end {
-        if FORWARD {
-            prefetch_l2(keys, slot);
-            prefetch_l2(vals, slot);
-        } else {
-            prefetch(keys, slot);
-            prefetch(vals, slot);
-        }
-        slot += LINE_SLOTS;
+/// Straight-line code with no bounds, inlined: lines outside the arrays are harmless (a
+/// prefetch never faults), and with no call in the iterator's loop the compiler keeps the
+/// caller's loop state in registers. As a call (it was one, with bounds and a loop, because
+/// inlining that version slowed the per-item loop), it left the sum and the count of a
+/// `take(100)` loop on the stack, a store-to-load round trip each per item
+/// (docs/PERFORMANCE.md, "Session 21").
+#[inline(always)]
+fn prefetch_lines<V, const HINT: i32>(keys: &[i64], vals: &[V], from: isize, lines: isize) {
+    let keys = keys.as_ptr().wrapping_offset(from);
+    let vals = vals.as_ptr().wrapping_offset(from);
+    for line in 0..lines {
+        let step = line * LINE_SLOTS as isize;
+        prefetch_address::<HINT, _>(keys.wrapping_offset(step));
+        prefetch_address::<HINT, _>(vals.wrapping_offset(step));
     }
 }
+
+/// Forward: into the second-level cache (see [`prefetch_lines`]).
+const FORWARD_HINT: i32 = 2;
+/// Backward: into the first-level cache.
+const BACKWARD_HINT: i32 = 3;
 
 /// One end of a [`Range`]: a position in a leaf, at bitmap-word granularity.
 struct Cursor<'a, V> {
@@ -173,14 +172,25 @@ pub struct Range<'a, V> {
     /// Positioned on the first `next_back` (most scans only go forward, and positioning
     /// costs a lookup); `back.leaf == NIL` until then.
     back: Cursor<'a, V>,
-    /// Keys still to yield are in `[lo, hi]` and, once the front has yielded, above
-    /// `front_last` (the back folds that into `lo` as it is called; the front sees the
-    /// back's progress in `hi`). `done` once an end found the interval empty.
+    /// Keys still to yield are in `[lo, hi]`, above `front_last` once the front has
+    /// yielded and below `back_last` once the back has. Each end records only its last key
+    /// per item; the other end folds it into its own bound (`lo` for the back, `hi` for the
+    /// front) on its slow path. `done` once an end found the interval empty.
     lo: i64,
     hi: i64,
     done: bool,
-    /// The last key the front yielded (valid once `front_taken > 0`).
+    /// The last key each end yielded (valid once its `*_taken > 0`).
     front_last: i64,
+    back_last: i64,
+    /// The front yields a key below `front_limit`, and the back one above `back_limit`,
+    /// with no other check (one compare per item); any other key takes the end's slow path,
+    /// which checks the bounds, counts the item and folds in the other end's progress. A
+    /// limit is open (`hi + 1` and `lo - 1`, saturating: a key equal to it takes the slow
+    /// path) only from an end's second item on, and only while the other end has not
+    /// yielded; before, and once both ends have yielded, it is closed (`i64::MIN` for the
+    /// front, `i64::MAX` for the back) and every item takes the slow path.
+    front_limit: i64,
+    back_limit: i64,
     /// Items each end has yielded, counted up to 2: from the second on, that end
     /// prefetches a word ahead (a range read for its first key only — a lower bound —
     /// should not pay for lines it never reads). The front's count goes to 3 once it
@@ -209,9 +219,12 @@ impl<V> Clone for Range<'_, V> {
             front: self.front.clone(),
             back: self.back.clone(),
             lo: self.lo,
-            front_last: self.front_last,
             hi: self.hi,
             done: self.done,
+            front_last: self.front_last,
+            back_last: self.back_last,
+            front_limit: self.front_limit,
+            back_limit: self.back_limit,
             front_taken: self.front_taken,
             back_taken: self.back_taken,
             searched: self.searched,
@@ -267,6 +280,9 @@ impl<'a, V: Copy> Range<'a, V> {
             hi,
             done,
             front_last: 0,
+            back_last: 0,
+            front_limit: i64::MIN,
+            back_limit: i64::MAX,
             front_taken: 0,
             back_taken: 0,
             searched,
@@ -310,46 +326,60 @@ impl<'a, V> Iterator for Range<'a, V> {
                 // alternating (docs/PERFORMANCE.md, "Session 16").
                 let (key, value) =
                     unsafe { (*c.keys.get_unchecked(slot), c.vals.get_unchecked(slot)) };
-                if key > self.hi {
-                    self.done = true;
-                    return None;
-                }
                 // The front records only its last key; the back folds it into `lo` when
-                // it is called. One store per item instead of updating `lo` and `done`
+                // it needs it. One store per item instead of updating `lo` and `done`
                 // (with the `i64::MAX` case): a cache-resident scan of 100 keys went
                 // from ~315 to ~260 ns, one of 10M keys from ~810 to ~720 ns (a probe,
                 // alternating binaries).
                 self.front_last = key;
+                if key < self.front_limit {
+                    return Some((key, value));
+                }
+                if self.back_taken > 0 {
+                    // Nothing from the back's last key on is left.
+                    if self.back_last == i64::MIN {
+                        self.done = true;
+                        return None;
+                    }
+                    self.hi = self.hi.min(self.back_last - 1);
+                }
+                if key > self.hi {
+                    self.done = true;
+                    return None;
+                }
                 if self.front_taken < 2 {
                     self.front_taken += 1;
-                    if self.front_taken == 2 {
+                    if self.front_taken == 1 {
+                        // From now on the back must fold in the front's progress.
+                        self.back_limit = i64::MAX;
+                    } else {
+                        if self.back_taken == 0 {
+                            self.front_limit = self.hi.saturating_add(1);
+                        }
                         // A scan, not a lower bound: load the rest of this word and the
                         // next one.
-                        prefetch_word::<V, true>(
+                        prefetch_lines::<V, FORWARD_HINT>(
                             c.keys,
                             c.vals,
-                            slot / WORD_SLOTS,
-                            slot,
-                            usize::MAX,
-                        );
-                        prefetch_word::<V, true>(
-                            c.keys,
-                            c.vals,
-                            slot / WORD_SLOTS + 1,
-                            0,
-                            usize::MAX,
+                            (slot & !(LINE_SLOTS - 1)) as isize,
+                            2 * WORD_LINES - (slot % WORD_SLOTS / LINE_SLOTS) as isize,
                         );
                     }
                 }
                 return Some((key, value));
             }
-            c.base += 64;
-            let word = c.base as usize >> 6;
+            c.base += WORD_SLOTS as isize;
+            let word = c.base as usize / WORD_SLOTS;
             if let Some(&bits) = c.bitmap.get(word) {
                 c.bits = bits;
                 if self.front_taken >= 2 {
                     self.front_taken = 3;
-                    prefetch_word::<V, true>(c.keys, c.vals, word + 1, 0, usize::MAX);
+                    prefetch_lines::<V, FORWARD_HINT>(
+                        c.keys,
+                        c.vals,
+                        c.base + WORD_SLOTS as isize,
+                        WORD_LINES,
+                    );
                 }
                 continue;
             }
@@ -363,14 +393,14 @@ impl<'a, V> Iterator for Range<'a, V> {
             c.base = 0;
             if self.front_taken >= 2 {
                 self.front_taken = 3;
-                prefetch_word::<V, true>(c.keys, c.vals, 0, 0, usize::MAX);
-                prefetch_word::<V, true>(c.keys, c.vals, 1, 0, usize::MAX);
+                prefetch_lines::<V, FORWARD_HINT>(c.keys, c.vals, 0, 2 * WORD_LINES);
             }
         }
     }
 }
 
 impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
+    // Inlined for the same reason as `next`; the mirror image of it.
     #[inline(always)]
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -382,7 +412,7 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
             self.back = match node.upper_bound_slot(self.hi) {
                 Some(slot) => Cursor::at(leaf, node, slot, false),
                 None => Cursor {
-                    base: -64,
+                    base: -(WORD_SLOTS as isize),
                     ..Cursor::at(leaf, node, 0, false)
                 },
             };
@@ -390,49 +420,63 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
                 self.back.bits = 0;
             }
         }
-        if self.front_taken > 0 {
-            // Take in the front's progress (it records only its last key).
-            if self.front_last == i64::MAX {
-                self.done = true;
-                return None;
-            }
-            self.lo = self.lo.max(self.front_last + 1);
-        }
         let c = &mut self.back;
         loop {
             if c.bits != 0 {
-                let slot = c.base as usize | (63 - c.bits.leading_zeros() as usize);
-                c.bits &= !(1u64 << (slot & 63));
-                let key = c.keys[slot];
+                let bit = 63 - c.bits.leading_zeros() as usize;
+                let slot = c.base as usize | bit;
+                c.bits &= !(1u64 << bit);
+                debug_assert!(slot < c.keys.len() && slot < c.vals.len());
+                // SAFETY: as in `next`: `slot` is a set bit of the cursor's node's bitmap,
+                // below the length of the node's key and payload arrays.
+                let (key, value) =
+                    unsafe { (*c.keys.get_unchecked(slot), c.vals.get_unchecked(slot)) };
+                self.back_last = key;
+                if key > self.back_limit {
+                    return Some((key, value));
+                }
+                if self.front_taken > 0 {
+                    // Nothing up to the front's last key is left.
+                    if self.front_last == i64::MAX {
+                        self.done = true;
+                        return None;
+                    }
+                    self.lo = self.lo.max(self.front_last + 1);
+                }
                 if key < self.lo {
                     self.done = true;
                     return None;
                 }
-                if key == i64::MIN {
-                    self.done = true;
-                } else {
-                    self.hi = key - 1;
-                    self.done = self.lo > self.hi;
-                }
                 if self.back_taken < 2 {
                     self.back_taken += 1;
-                    if self.back_taken == 2 {
-                        // As the front does: the rest of this word and the one before.
-                        let word = slot / WORD_SLOTS;
-                        prefetch_word::<V, false>(c.keys, c.vals, word, 0, slot);
-                        if let Some(before) = word.checked_sub(1) {
-                            prefetch_word::<V, false>(c.keys, c.vals, before, 0, usize::MAX);
+                    if self.back_taken == 1 {
+                        // From now on the front must fold in the back's progress.
+                        self.front_limit = i64::MIN;
+                    } else {
+                        if self.front_taken == 0 {
+                            self.back_limit = self.lo.saturating_sub(1);
                         }
+                        // As the front does: the rest of this word and the one before.
+                        prefetch_lines::<V, BACKWARD_HINT>(
+                            c.keys,
+                            c.vals,
+                            c.base - WORD_SLOTS as isize,
+                            WORD_LINES + (bit / LINE_SLOTS) as isize,
+                        );
                     }
                 }
-                return Some((key, &c.vals[slot]));
+                return Some((key, value));
             }
-            c.base -= 64;
+            c.base -= WORD_SLOTS as isize;
             if c.base >= 0 {
-                let word = c.base as usize >> 6;
-                c.bits = c.bitmap[word];
-                if self.back_taken >= 2 && word >= 1 {
-                    prefetch_word::<V, false>(c.keys, c.vals, word - 1, 0, usize::MAX);
+                c.bits = c.bitmap[c.base as usize / WORD_SLOTS];
+                if self.back_taken >= 2 {
+                    prefetch_lines::<V, BACKWARD_HINT>(
+                        c.keys,
+                        c.vals,
+                        c.base - WORD_SLOTS as isize,
+                        WORD_LINES,
+                    );
                 }
                 continue;
             }
@@ -444,16 +488,17 @@ impl<V: Copy> DoubleEndedIterator for Range<'_, V> {
             let node = &self.map.datas[prev as usize];
             // Start one word past the end; the loop steps onto the last word.
             *c = Cursor {
-                base: node.bitmap.len() as isize * 64,
+                base: (node.bitmap.len() * WORD_SLOTS) as isize,
                 bits: 0,
                 ..Cursor::at(prev, node, 0, false)
             };
             if self.back_taken >= 2 {
-                let last = node.bitmap.len().saturating_sub(1);
-                prefetch_word::<V, false>(c.keys, c.vals, last, 0, usize::MAX);
-                if let Some(before) = last.checked_sub(1) {
-                    prefetch_word::<V, false>(c.keys, c.vals, before, 0, usize::MAX);
-                }
+                prefetch_lines::<V, BACKWARD_HINT>(
+                    c.keys,
+                    c.vals,
+                    c.base - 2 * WORD_SLOTS as isize,
+                    2 * WORD_LINES,
+                );
             }
         }
     }

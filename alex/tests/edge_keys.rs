@@ -370,3 +370,65 @@ fn both_ends_meet_at_the_extremes() {
         }
     }
 }
+
+/// Long runs from each end in turn, over a map of many leaves. Each end yields without
+/// checking its bound once it has yielded twice and the other end has not yielded; that
+/// must stop as soon as the other end starts, so no run may yield a key the other end
+/// already gave, and the two must meet exactly.
+#[test]
+fn long_runs_from_both_ends_meet_exactly() {
+    let mut rng = StdRng::seed_from_u64(21);
+    let mut keys: Vec<i64> = (0..200_000).map(|_| rng.r#gen::<i64>()).collect();
+    keys.extend([i64::MIN, i64::MAX]);
+    keys.sort_unstable();
+    keys.dedup();
+    let pairs: Vec<(i64, u64)> = keys.iter().map(|&k| (k, k as u64 ^ 9)).collect();
+    let model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
+    let map = AlexMap::bulk_load(&pairs).unwrap();
+    assert!(map.stats().data_nodes > 8, "{:?}", map.stats());
+    let inner = (keys[1000], keys[keys.len() - 1000]);
+    let ranges = [
+        (Bound::Unbounded, Bound::Unbounded),
+        (Bound::Included(inner.0), Bound::Excluded(inner.1)),
+        (Bound::Excluded(inner.0), Bound::Included(inner.1)),
+    ];
+    let runs: [&[usize]; 5] = [
+        &[1, 1, 1, 1],
+        &[2, 2, 2, 2, 2, 2],
+        &[3, 150, 1, 150, 2],
+        &[50_000, 50_000, 40_000, 70_000],
+        &[150, 1, 150, 1, 30_000, 3],
+    ];
+    for range in ranges {
+        for pattern in runs {
+            for first_back in [false, true] {
+                let mut ours = map.range(range);
+                let mut theirs = model.range(range);
+                let mut back = first_back;
+                // The runs, then drained from the other end; then both ends must be empty.
+                for &run in pattern.iter().chain([&usize::MAX]) {
+                    for step in 0..run {
+                        let (a, b) = if back {
+                            (ours.next_back(), theirs.next_back())
+                        } else {
+                            (ours.next(), theirs.next())
+                        };
+                        assert_eq!(
+                            a.map(|(k, v)| (k, *v)),
+                            b.map(|(k, v)| (*k, *v)),
+                            "range {range:?}, runs {pattern:?}, back first {first_back}, \
+                             step {step} of a run of {run} from the {} end",
+                            if back { "back" } else { "front" }
+                        );
+                        if a.is_none() {
+                            break;
+                        }
+                    }
+                    back = !back;
+                }
+                assert_eq!(ours.next(), None);
+                assert_eq!(ours.next_back(), None);
+            }
+        }
+    }
+}
