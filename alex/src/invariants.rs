@@ -213,9 +213,15 @@ impl<V: Copy> AlexMap<V> {
                     "model node {m}: data child {d} out of range"
                 );
                 let capacity = self.datas[d].capacity();
+                // The maximum holds for every node but one that held only keys no router
+                // separates (`structure::UNSEPARABLE_MAX_SLOTS`).
+                let limit = self
+                    .max_data_slots
+                    .max(crate::structure::UNSEPARABLE_MAX_SLOTS);
                 assert!(
-                    capacity <= self.max_data_slots,
-                    "data node {d}: {capacity} slots, above the maximum of {}",
+                    capacity <= limit,
+                    "data node {d}: {capacity} slots, above the maximum of {} ({limit} for keys \
+                     no router separates)",
                     self.max_data_slots
                 );
                 data_refs[d] += 1;

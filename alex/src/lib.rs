@@ -115,7 +115,8 @@ pub struct AlexStats {
     /// Times a slab was released: once half of its bytes had been freed by node rebuilds,
     /// its remaining arrays were copied to the heap and the mapping was unmapped.
     pub slab_releases: u64,
-    /// Slots of the largest data node (at most [`AlexMap::max_data_slots`]).
+    /// Slots of the largest data node (at most [`AlexMap::max_data_slots`], or 1,710 for
+    /// a node holding only keys no router separates; see [`AlexMap::with_max_data_slots`]).
     pub largest_data_node_slots: usize,
     /// Data nodes expanded in place (density bound reached, no split chosen).
     pub expansions: u64,
@@ -240,6 +241,10 @@ impl<V: Copy> AlexMap<V> {
     /// once, so the maximum bounds the slowest insert — 13–22 ms at the default 2^20
     /// slots, 2.6–3.4 ms at 2^17 over 10M random inserts into an empty map (docs/alex.md,
     /// "Maximum node size") — at the price of more, smaller nodes.
+    ///
+    /// One exception: routers compute in `f64`, and up to 1,025 distinct keys (beyond
+    /// ±2^62, where `f64`s are 1,024 apart) convert to the same `f64`. A node holding only
+    /// such keys cannot split, and grows past `slots` if it must, to at most 1,710 slots.
     pub fn with_max_data_slots(slots: usize) -> Result<Self, InvalidMaxDataSlots> {
         Ok(Self::empty_with(check_max_data_slots(slots)?))
     }

@@ -26,6 +26,17 @@ const APPEND_MOSTLY: f64 = 0.9;
 /// Bytes of a model node header, for the size cost.
 const MODEL_NODE_BYTES: f64 = 40.0;
 
+/// The most distinct `i64` keys that convert to one `f64` (round to nearest, ties to even:
+/// the 1,025 integers within 512 of a value with an even mantissa beyond 2^62, where
+/// `f64`s are 1,024 apart). Model-node routers compute in `f64`, so no router can separate
+/// such keys, and a data node holding only them cannot split.
+pub(crate) const UNSEPARABLE_KEYS: usize = 1025;
+
+/// The largest a data node can grow while it holds only keys no router separates, whatever
+/// the map's maximum node size: room for [`UNSEPARABLE_KEYS`] plus the key being inserted
+/// at the lower density (1,710 slots; above the smallest maximum the map accepts, 1,024).
+pub(crate) const UNSEPARABLE_MAX_SLOTS: usize = (UNSEPARABLE_KEYS + 1) * 5 / 3;
+
 /// Number of keys at which a node of `cap` slots must grow (upper density limit).
 #[inline]
 pub(crate) fn expansion_threshold(cap: usize) -> usize {
@@ -147,9 +158,13 @@ impl<V: Copy> AlexMap<V> {
 
     /// Slots for `n` keys at `density`, but no more than the map's maximum node size (an
     /// uneven split or a domain growth can leave one part with nearly all of a full
-    /// node's keys; it then starts out denser, and splits at its next expansion).
+    /// node's keys; it then starts out denser, and splits at its next expansion) — unless
+    /// `n` keys do not fit the maximum even at the upper density, which only a part
+    /// holding keys that no router separates can reach (see [`UNSEPARABLE_MAX_SLOTS`]).
     pub(crate) fn capped_capacity(&self, n: usize, density: f64) -> usize {
-        capacity_for(n, density).min(self.max_data_slots)
+        capacity_for(n, density)
+            .min(self.max_data_slots)
+            .max(capacity_for(n, cost::MAX_DENSITY))
     }
 
     /// Expands `leaf`, or splits it, whichever the cost model prefers.
@@ -253,6 +268,11 @@ impl<V: Copy> AlexMap<V> {
         {
             best = choice;
         }
+        // A node too big to expand that no split separates — every router puts all its keys
+        // in one slot, because they all round to the same `f64` — expands beyond the
+        // maximum after all: there is no other way to make room. Bounded by
+        // `UNSEPARABLE_MAX_SLOTS`; the first key inserted outside that `f64` makes the node
+        // separable, and its next growth splits it.
         match best {
             Choice::Expand => self.expand(leaf, layout, false, Some(&pairs)),
             Choice::Sideways(d) => {

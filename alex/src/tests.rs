@@ -962,3 +962,60 @@ proptest::proptest! {
         assert_same(&map, &model);
     }
 }
+
+/// 1,025 keys that all convert to the same `f64` (every router puts them in one slot), in a
+/// map of the smallest maximum node size: the node holding them cannot split, so it grows
+/// past the maximum up to `UNSEPARABLE_MAX_SLOTS`; keys outside that `f64` then make it
+/// separable again, and it splits. A proptest case found the node growing past the maximum
+/// (1,035 slots of 1,024) with no bound stated or checked.
+#[test]
+fn keys_no_router_separates_grow_one_node_past_the_maximum_and_no_further() {
+    use crate::structure::{UNSEPARABLE_KEYS, UNSEPARABLE_MAX_SLOTS};
+    // 3 * 2^61 has an even mantissa, and f64s are 1,024 apart there: the integers within
+    // 512 of it (ties included, rounding to even) all convert to it.
+    let centre: i64 = 3 << 61;
+    let bucket: Vec<i64> = (-512..=512).map(|d| centre + d).collect();
+    assert_eq!(bucket.len(), UNSEPARABLE_KEYS);
+    assert_eq!(
+        UNSEPARABLE_MAX_SLOTS,
+        crate::data::capacity_for(UNSEPARABLE_KEYS + 1, 0.6)
+    );
+    assert!(bucket.iter().all(|&k| k as f64 == centre as f64));
+    assert_ne!((centre - 513) as f64, centre as f64);
+    assert_ne!((centre + 513) as f64, centre as f64);
+    let mut rng = StdRng::seed_from_u64(1025);
+    let mut shuffled = bucket.clone();
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, rng.gen_range(0..=i));
+    }
+    let mut map = AlexMap::with_max_data_slots(1 << 10).unwrap();
+    let mut model = BTreeMap::new();
+    for (i, &k) in shuffled.iter().enumerate() {
+        assert_eq!(map.insert(k, i as u64), model.insert(k, i as u64));
+        map.check_invariants();
+    }
+    assert!(
+        map.stats().largest_data_node_slots > 1 << 10,
+        "{:?}",
+        map.stats()
+    );
+    assert_same(&map, &model);
+    // Keys on both sides, outside the bucket: the node becomes separable and splits.
+    for i in 0..4000i64 {
+        let k = if i % 2 == 0 {
+            centre - 600 - i * 7
+        } else {
+            centre + 600 + i * 7
+        };
+        assert_eq!(map.insert(k, 7), model.insert(k, 7));
+        map.check_invariants();
+    }
+    assert_same(&map, &model);
+    assert!(map.stats().largest_data_node_slots <= UNSEPARABLE_MAX_SLOTS);
+    // And back down: remove the bucket.
+    for &k in &bucket {
+        assert_eq!(map.remove(k), model.remove(&k));
+    }
+    map.check_invariants();
+    assert_same(&map, &model);
+}

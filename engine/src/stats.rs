@@ -10,7 +10,8 @@ pub struct KeyspaceStats {
     pub index_bytes: usize,
     pub index_depth: usize,
     pub index_data_nodes: usize,
-    /// Slots of the index's largest data node (at most `Config::index_max_data_slots`).
+    /// Slots of the index's largest data node (at most `Config::index_max_data_slots`, or
+    /// 1,710 for keys no router separates: `AlexMap::with_max_data_slots`).
     pub index_largest_node_slots: usize,
     /// Bytes of the index in the huge-page slab of its last bulk load (a snapshot's or a
     /// full scan's at open), included in `index_bytes`; 0 when the index is on the heap.
