@@ -323,6 +323,23 @@ fn remove_a_contiguous_half_then_scan_across_the_hole() {
     assert!(stats.heap_bytes <= 64 * map.len().max(1 << 14), "{stats:?}");
 }
 
+/// An item of a range, as an owned pair.
+type Item = Option<(i64, u64)>;
+
+/// One step of both iterators from the same end (`back`: `next_back`), as owned pairs.
+fn step_both(
+    ours: &mut alexdb_alex::Range<'_, u64>,
+    theirs: &mut std::collections::btree_map::Range<'_, i64, u64>,
+    back: bool,
+) -> (Item, Item) {
+    let (a, b) = if back {
+        (ours.next_back(), theirs.next_back())
+    } else {
+        (ours.next(), theirs.next())
+    };
+    (a.map(|(k, v)| (k, *v)), b.map(|(k, v)| (*k, *v)))
+}
+
 /// Both ends of one range, driven in every order of `next` and `next_back` (up to eight
 /// steps), over maps that hold the extreme keys, and over ranges that start or end on
 /// them: the two ends must meet without yielding a key twice or skipping one. The front
@@ -354,14 +371,9 @@ fn both_ends_meet_at_the_extremes() {
                     let mut ours = map.range(range);
                     let mut theirs = model.range(range);
                     for step in 0..steps {
-                        let (a, b) = if pattern >> step & 1 == 1 {
-                            (ours.next_back(), theirs.next_back())
-                        } else {
-                            (ours.next(), theirs.next())
-                        };
+                        let (a, b) = step_both(&mut ours, &mut theirs, pattern >> step & 1 == 1);
                         assert_eq!(
-                            a.map(|(k, v)| (k, *v)),
-                            b.map(|(k, v)| (*k, *v)),
+                            a, b,
                             "keys {keys:?}, range {range:?}, pattern {pattern:#b}, step {step}"
                         );
                     }
@@ -408,14 +420,10 @@ fn long_runs_from_both_ends_meet_exactly() {
                 // The runs, then drained from the other end; then both ends must be empty.
                 for &run in pattern.iter().chain([&usize::MAX]) {
                     for step in 0..run {
-                        let (a, b) = if back {
-                            (ours.next_back(), theirs.next_back())
-                        } else {
-                            (ours.next(), theirs.next())
-                        };
+                        let (a, b) = step_both(&mut ours, &mut theirs, back);
                         assert_eq!(
-                            a.map(|(k, v)| (k, *v)),
-                            b.map(|(k, v)| (*k, *v)),
+                            a,
+                            b,
                             "range {range:?}, runs {pattern:?}, back first {first_back}, \
                              step {step} of a run of {run} from the {} end",
                             if back { "back" } else { "front" }
