@@ -41,6 +41,7 @@ fn main() {
             .map_or(alexdb_alex::DEFAULT_MAX_DATA_SLOTS, |v| {
                 v.parse().expect("INSERT_PROBE_MAX_SLOTS: a slot count")
             });
+        let rss_before = rss_bytes();
         let mut alex = AlexMap::bulk_load_with_max_data_slots(&pairs, max_slots)
             .expect("sorted, distinct keys and a valid maximum");
         let tail = std::env::var("INSERT_PROBE_TAIL").as_deref() == Ok("1");
@@ -59,6 +60,7 @@ fn main() {
             }
         }
         let alex_s = started.elapsed().as_secs_f64();
+        let rss_grown = rss_bytes().saturating_sub(rss_before);
         if tail {
             println!(
                 "round {round}: slowest insert {:.2} ms; {over_100us} over 100 us, {over_1ms} over 1 ms",
@@ -85,7 +87,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         };
         println!(
-            "round {round}: {} inserts into {} keys: alex {:.3} s ({:.0} ns/insert), btreemap {:.3} s ({:.2}x); expansions {}, sideways splits {}, downward splits {}, data nodes {}, depth {}; then lookups {lookup_ns:.0} ns",
+            "round {round}: {} inserts into {} keys: alex {:.3} s ({:.0} ns/insert), btreemap {:.3} s ({:.2}x); expansions {}, sideways splits {}, downward splits {}, data nodes {}, depth {}; {:.1} B/key ({:.1} B/key resident since the load), slab {} MiB, {} slab releases; then lookups {lookup_ns:.0} ns",
             inserted.len(),
             pairs.len(),
             alex_s,
@@ -96,7 +98,19 @@ fn main() {
             stats.sideways_splits,
             stats.downward_splits,
             stats.data_nodes,
-            stats.depth
+            stats.depth,
+            stats.heap_bytes as f64 / stats.keys as f64,
+            rss_grown as f64 / stats.keys as f64,
+            stats.slab_bytes >> 20,
+            stats.slab_releases
         );
     }
+}
+
+/// Resident set size of this process (0 where `/proc` is not there).
+fn rss_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
 }

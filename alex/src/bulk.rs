@@ -122,6 +122,9 @@ fn best_depth<V>(
 /// A slab for the node arrays of a bulk load of `n` keys, when they are estimated at
 /// `min_bytes` or more (and the mapping can be made). The estimate reserves address space
 /// generously (untouched pages cost nothing); nodes that do not fit go to the heap.
+/// A bulk load's slab reserves this many times the estimate of its arrays.
+const GROWTH_ROOM: usize = 4;
+
 fn slab_for<V>(n: usize, min_bytes: usize) -> Option<Arc<Slab>> {
     // Every leaf is built at INIT_DENSITY; 10% and a line per array per 64 keys cover
     // capacity rounding and alignment.
@@ -130,7 +133,12 @@ fn slab_for<V>(n: usize, min_bytes: usize) -> Option<Arc<Slab>> {
     if size_of::<V>() == 0 || bytes < min_bytes {
         return None;
     }
-    Slab::new(bytes)
+    // Room for the map to grow into: the nodes that inserts rebuild after the load go to
+    // the slab too.
+    bytes
+        .checked_mul(GROWTH_ROOM)
+        .and_then(Slab::new)
+        .or_else(|| Slab::new(bytes))
 }
 
 impl<V: Copy> AlexMap<V> {

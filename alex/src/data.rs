@@ -167,22 +167,34 @@ pub(crate) struct DataNode<V> {
 impl<V> DataNode<V> {
     /// Bytes of this node's arrays that live in a slab.
     pub(crate) fn slab_bytes(&self) -> usize {
-        let bytes = |in_slab: bool, len: usize, size: usize| usize::from(in_slab) * len * size;
-        bytes(self.keys.in_slab(), self.keys.len(), 8)
-            + bytes(
-                self.vals.in_slab(),
-                self.vals.len(),
-                std::mem::size_of::<V>(),
-            )
-            + bytes(self.bitmap.in_slab(), self.bitmap.len(), 8)
+        self.keys.slab_bytes() + self.vals.slab_bytes() + self.bitmap.slab_bytes()
+    }
+
+    /// Gives the arrays that live in a slab back to it (leaving them empty) and lets go
+    /// of the slab.
+    fn give_back_slab_arrays(&mut self) {
+        if let Some(slab) = self.pin.0.take() {
+            self.keys.give_back(&slab);
+            self.vals.give_back(&slab);
+            self.bitmap.give_back(&slab);
+        }
+    }
+}
+
+impl<V: Copy> DataNode<V> {
+    /// Frees the arrays (a slab's back to it) ahead of a rebuild that has copied the
+    /// pairs out, so that the rebuilt node can take their space: the node is left empty.
+    pub(crate) fn clear(&mut self) {
+        let (prev, next) = (self.prev, self.next);
+        *self = DataNode::empty();
+        self.prev = prev;
+        self.next = next;
     }
 }
 
 impl<V> Drop for DataNode<V> {
     fn drop(&mut self) {
-        if let Some(slab) = &self.pin.0 {
-            slab.sub_live(self.slab_bytes());
-        }
+        self.give_back_slab_arrays();
     }
 }
 
@@ -293,19 +305,13 @@ impl<V: Copy> DataNode<V> {
             .is_some_and(|pin| Arc::ptr_eq(pin, slab))
     }
 
-    /// Copies the arrays that live in a slab to the heap and lets go of the slab.
+    /// Copies the arrays that live in a slab to the heap, gives their slab memory back and
+    /// lets go of the slab.
     pub fn move_to_heap(&mut self) {
         if let Some(slab) = self.pin.0.take() {
-            slab.sub_live(self.slab_bytes());
-        }
-        if self.keys.in_slab() {
-            self.keys = self.keys.to_heap();
-        }
-        if self.vals.in_slab() {
-            self.vals = self.vals.to_heap();
-        }
-        if self.bitmap.in_slab() {
-            self.bitmap = self.bitmap.to_heap();
+            self.keys.move_to_heap(&slab);
+            self.vals.move_to_heap(&slab);
+            self.bitmap.move_to_heap(&slab);
         }
     }
 
@@ -655,15 +661,12 @@ impl<V: Copy> DataNode<V> {
         layout: Layout,
         slab: Option<&Arc<Slab>>,
     ) -> Self {
-        Self::build_with_capacity_in(pairs, capacity_for(pairs.len(), density), layout, slab)
+        Self::build_with_capacity(pairs, capacity_for(pairs.len(), density), layout, slab)
     }
 
-    /// Like [`DataNode::build_in`] (on the heap) with an explicit capacity (`> pairs.len()`, or any when empty).
-    pub fn build_with_capacity(pairs: &[(i64, V)], cap: usize, layout: Layout) -> Self {
-        Self::build_with_capacity_in(pairs, cap, layout, None)
-    }
-
-    fn build_with_capacity_in(
+    /// Like [`DataNode::build_in`] with an explicit capacity (`> pairs.len()`, or any when
+    /// empty).
+    pub fn build_with_capacity(
         pairs: &[(i64, V)],
         cap: usize,
         layout: Layout,
@@ -675,22 +678,13 @@ impl<V: Copy> DataNode<V> {
         }
         assert!(cap > n, "data node of {n} keys needs more than {cap} slots");
         let fit = DataModel::fit_ranks(pairs.iter().map(|p| p.0), n);
-        Self::build_with_model_in(pairs, cap, fit, layout, slab)
+        Self::build_with_model(pairs, cap, fit, layout, slab)
     }
 
     /// Like [`DataNode::build_with_capacity`], with `fit` (predicting ranks `0..n`) as the
     /// model instead of a fresh least-squares fit: an expansion whose model still predicts
     /// well rescales it (as ALEX does) rather than paying for a new fit.
     pub fn build_with_model(
-        pairs: &[(i64, V)],
-        cap: usize,
-        fit: DataModel,
-        layout: Layout,
-    ) -> Self {
-        Self::build_with_model_in(pairs, cap, fit, layout, None)
-    }
-
-    fn build_with_model_in(
         pairs: &[(i64, V)],
         cap: usize,
         fit: DataModel,
@@ -748,7 +742,6 @@ impl<V: Copy> DataNode<V> {
         if let Some(slab) = slab
             && (keys_in_slab || vals_in_slab || bitmap_in_slab)
         {
-            slab.add_live(node.slab_bytes());
             node.pin = NodePin(Some(Arc::clone(slab)));
         }
         node.model = model;
@@ -760,15 +753,27 @@ impl<V: Copy> DataNode<V> {
         node
     }
 
-    /// Rebuilds in place (keeping the leaf links) with `pairs`.
-    pub fn rebuild(&mut self, pairs: &[(i64, V)], density: f64, layout: Layout) {
-        self.rebuild_with_capacity(pairs, capacity_for(pairs.len(), density), layout);
+    /// Rebuilds in place (keeping the leaf links) with `pairs`, in `slab` while it has room.
+    pub fn rebuild(
+        &mut self,
+        pairs: &[(i64, V)],
+        density: f64,
+        layout: Layout,
+        slab: Option<&Arc<Slab>>,
+    ) {
+        self.rebuild_with_capacity(pairs, capacity_for(pairs.len(), density), layout, slab);
     }
 
     /// [`DataNode::rebuild`] with an explicit capacity (`> pairs.len()`).
-    pub fn rebuild_with_capacity(&mut self, pairs: &[(i64, V)], cap: usize, layout: Layout) {
+    pub fn rebuild_with_capacity(
+        &mut self,
+        pairs: &[(i64, V)],
+        cap: usize,
+        layout: Layout,
+        slab: Option<&Arc<Slab>>,
+    ) {
         let (prev, next) = (self.prev, self.next);
-        *self = DataNode::build_with_capacity(pairs, cap, layout);
+        *self = DataNode::build_with_capacity(pairs, cap, layout, slab);
         self.prev = prev;
         self.next = next;
     }

@@ -238,7 +238,13 @@ impl<V: Copy> AlexMap<V> {
                 moved.extend_from_slice(go);
                 let keep_empty = keep.is_empty();
                 let cap = self.capped_capacity(keep.len(), INIT_DENSITY);
-                self.datas[leaf as usize].rebuild_with_capacity(keep, cap, Layout::Spread);
+                let slab = self.growth_slab();
+                self.datas[leaf as usize].rebuild_with_capacity(
+                    keep,
+                    cap,
+                    Layout::Spread,
+                    slab.as_ref(),
+                );
                 if !keep_empty {
                     break;
                 }

@@ -87,7 +87,12 @@ impl<V: Copy> AlexMap<V> {
         }
         if let Some(slab) = &self.slab.slab {
             assert_eq!(slab.live_bytes(), live, "slab live bytes");
-            assert!(slab.used_bytes() >= live, "slab used bytes");
+            let (free, _) = slab.free_blocks();
+            assert_eq!(
+                slab.used_bytes(),
+                live + free,
+                "slab used bytes: live and free blocks"
+            );
             assert!(
                 live * 2 >= slab.used_bytes() || self.slab.releasing_from.is_some(),
                 "a sparse slab is kept and not being released"

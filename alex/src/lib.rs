@@ -430,7 +430,12 @@ impl<V: Copy> AlexMap<V> {
                     let cap = node.capacity();
                     if cap == 0 {
                         // An empty node has no payload array yet; build it around this key.
-                        node.rebuild(&[(key, value)], cost::MIN_DENSITY, data::Layout::Spread);
+                        node.rebuild(
+                            &[(key, value)],
+                            cost::MIN_DENSITY,
+                            data::Layout::Spread,
+                            None,
+                        );
                         self.len += 1;
                         return None;
                     }
@@ -548,6 +553,14 @@ impl<V: Copy> AlexMap<V> {
             debug_assert_eq!(slab.live_bytes(), 0);
             self.slab = slab::MapSlab::default();
             self.counters.slab_releases += 1;
+        }
+    }
+
+    /// The slab new node arrays go to: the map's, unless it has none or is being released.
+    pub(crate) fn growth_slab(&self) -> Option<Arc<slab::Slab>> {
+        match self.slab.releasing_from {
+            None => self.slab.slab.clone(),
+            Some(_) => None,
         }
     }
 

@@ -19,11 +19,12 @@
 //! bytes as live until it drops or moves them to the heap. A slab-backed array must therefore stay in the node whose pin covers it
 //! (arrays are only ever replaced whole, never moved between nodes).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Bulk loads whose node arrays are estimated below this many bytes stay on the heap: the
 /// TLB already reaches a few MiB of 4 KiB pages, and a slab's last huge page may be
@@ -41,8 +42,9 @@ pub(crate) const RELEASE_STEP_NODES: usize = 1 << 14;
 /// Transparent huge page size the slab is aligned to.
 const HUGE_PAGE: usize = 2 << 20;
 
-/// One anonymous mapping that node arrays are carved from, front to back, during a bulk
-/// load.
+/// One anonymous mapping that node arrays are allocated from: front to back during a bulk
+/// load, then from the space freed by rebuilt nodes (best fit, coalesced) or the untouched
+/// rest of the reservation.
 pub(crate) struct Slab {
     /// Keeps the mapping alive; all access goes through `base`.
     _mapping: memmap2::MmapMut,
@@ -50,16 +52,99 @@ pub(crate) struct Slab {
     base: NonNull<u8>,
     /// Usable bytes from `base`.
     capacity: usize,
-    /// Bytes handed out so far (only grows, only during the bulk load).
-    used: AtomicUsize,
-    /// Bytes of arrays handed out whose node is still alive.
-    live: AtomicUsize,
+    /// Which bytes are handed out.
+    space: Mutex<Space>,
+}
+
+/// The allocation state of a slab, as offsets from its base. Every block is a multiple of
+/// [`GRAIN`] bytes at an offset that is a multiple of [`GRAIN`], so
+/// `top == live + sum of free blocks` always holds.
+#[derive(Debug, Default)]
+struct Space {
+    /// End of the highest block ever handed out and not given back at the end; the bytes
+    /// above it have never been touched.
+    top: usize,
+    /// Bytes of blocks handed out and not given back.
+    live: usize,
+    /// Free blocks below `top`: offset to length, no two adjacent (they are merged).
+    free_at: BTreeMap<usize, usize>,
+    /// The same blocks by (length, offset), for best fit.
+    free_by_len: BTreeSet<(usize, usize)>,
+}
+
+/// Allocation unit of a slab, and the largest alignment it serves.
+const GRAIN: usize = 8;
+
+/// Bytes a slab block for `len` values of `T` takes.
+pub(crate) fn block_bytes<T>(len: usize) -> usize {
+    (len * size_of::<T>()).next_multiple_of(GRAIN)
+}
+
+impl Space {
+    /// Offset of a free block of `bytes` (a multiple of [`GRAIN`], not 0): the smallest free
+    /// block that fits (its front part), else the untouched space at `top` while
+    /// `capacity` allows.
+    fn allocate(&mut self, bytes: usize, capacity: usize) -> Option<usize> {
+        let offset = if let Some(&(len, at)) = self.free_by_len.range((bytes, 0)..).next() {
+            self.free_by_len.remove(&(len, at));
+            self.free_at.remove(&at);
+            if len > bytes {
+                self.insert_free(at + bytes, len - bytes);
+            }
+            at
+        } else {
+            let end = self.top.checked_add(bytes)?;
+            if end > capacity {
+                return None;
+            }
+            std::mem::replace(&mut self.top, end)
+        };
+        self.live += bytes;
+        Some(offset)
+    }
+
+    /// Takes back the block of `bytes` at `offset`, merging it with free neighbours (and
+    /// into the untouched space when it ends at `top`).
+    fn free(&mut self, mut offset: usize, mut bytes: usize) {
+        debug_assert!(
+            offset.is_multiple_of(GRAIN)
+                && bytes.is_multiple_of(GRAIN)
+                && offset + bytes <= self.top
+        );
+        self.live -= bytes;
+        if let Some((&at, &len)) = self.free_at.range(..offset).next_back()
+            && at + len == offset
+        {
+            self.remove_free(at, len);
+            offset = at;
+            bytes += len;
+        }
+        if let Some(&len) = self.free_at.get(&(offset + bytes)) {
+            self.remove_free(offset + bytes, len);
+            bytes += len;
+        }
+        if offset + bytes == self.top {
+            self.top = offset;
+        } else {
+            self.insert_free(offset, bytes);
+        }
+    }
+
+    fn insert_free(&mut self, offset: usize, bytes: usize) {
+        self.free_at.insert(offset, bytes);
+        self.free_by_len.insert((bytes, offset));
+    }
+
+    fn remove_free(&mut self, offset: usize, bytes: usize) {
+        self.free_at.remove(&offset);
+        self.free_by_len.remove(&(bytes, offset));
+    }
 }
 
 // SAFETY: the slab owns its mapping; `base` points into it and is only used to hand out
-// disjoint ranges (by an atomic bump) that their nodes then own exclusively.
+// disjoint ranges (under the `space` lock) that their nodes then own exclusively.
 unsafe impl Send for Slab {}
-// SAFETY: as above; the counters are atomics.
+// SAFETY: as above; the allocation state is behind a mutex.
 unsafe impl Sync for Slab {}
 
 impl fmt::Debug for Slab {
@@ -94,53 +179,51 @@ impl Slab {
             _mapping: mapping,
             base,
             capacity: bytes,
-            used: AtomicUsize::new(0),
-            live: AtomicUsize::new(0),
+            space: Mutex::new(Space::default()),
         }))
     }
 
-    /// Bytes handed out to node arrays.
+    fn space(&self) -> MutexGuard<'_, Space> {
+        // The state is consistent between calls (no method panics while holding it).
+        self.space.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Bytes up to the end of the highest block handed out: live arrays and the free
+    /// blocks between them.
     pub(crate) fn used_bytes(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
+        self.space().top
     }
 
     /// Bytes of node arrays still in use.
     pub(crate) fn live_bytes(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
+        self.space().live
     }
 
-    /// Counts `bytes` of a new node's arrays as live.
-    pub(crate) fn add_live(&self, bytes: usize) {
-        self.live.fetch_add(bytes, Ordering::Relaxed);
+    /// Bytes of the free blocks below the top, and how many there are.
+    pub(crate) fn free_blocks(&self) -> (usize, usize) {
+        let space = self.space();
+        (space.free_at.values().sum(), space.free_at.len())
     }
 
-    /// A node let go of `bytes` of arrays.
-    pub(crate) fn sub_live(&self, bytes: usize) {
-        self.live.fetch_sub(bytes, Ordering::Relaxed);
-    }
-
-    /// Room for `len` values of `T`, or `None` when the slab is full.
-    fn carve<T>(&self, len: usize) -> Option<NonNull<T>> {
-        // Natural alignment, as the heap gives: padding to cache lines cost lognormal keys
-        // 0.2 bytes per key (28K small nodes, three arrays each), above the 24 B/key budget.
-        let align = align_of::<T>();
-        let bytes = len.checked_mul(size_of::<T>())?;
-        let mut used = self.used.load(Ordering::Relaxed);
-        loop {
-            let start = used.next_multiple_of(align);
-            let end = start.checked_add(bytes)?;
-            if end > self.capacity {
-                return None;
-            }
-            match self
-                .used
-                .compare_exchange(used, end, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                // `start..end` lies inside the mapping and no other carve returns it.
-                Ok(_) => return NonNull::new(self.base.as_ptr().wrapping_add(start) as *mut T),
-                Err(now) => used = now,
-            }
+    /// Room for `len` values of `T` ([`block_bytes`] bytes, counted as live), or `None`
+    /// when the slab has no free block that large or `T` needs more than [`GRAIN`]
+    /// alignment.
+    fn allocate<T>(&self, len: usize) -> Option<NonNull<T>> {
+        if align_of::<T>() > GRAIN {
+            return None;
         }
+        let bytes = len.checked_mul(size_of::<T>())?.next_multiple_of(GRAIN);
+        let offset = self.space().allocate(bytes, self.capacity)?;
+        // `offset..offset + bytes` lies inside the mapping, is aligned to `GRAIN`, and no
+        // other allocation returns it until it is freed.
+        NonNull::new(self.base.as_ptr().wrapping_add(offset) as *mut T)
+    }
+
+    /// Takes back the block of `len` values of `T` at `ptr`, which [`Slab::allocate`]
+    /// returned and which is no longer used.
+    fn free<T>(&self, ptr: NonNull<T>, len: usize) {
+        let offset = ptr.as_ptr() as usize - self.base.as_ptr() as usize;
+        self.space().free(offset, block_bytes::<T>(len));
     }
 }
 
@@ -210,10 +293,10 @@ impl<T: Copy> NodeArray<T> {
     pub(crate) fn filled(value: T, len: usize, slab: Option<&Slab>) -> (Self, bool) {
         if size_of::<T>() > 0
             && len > 0
-            && let Some(ptr) = slab.and_then(|slab| slab.carve::<T>(len))
+            && let Some(ptr) = slab.and_then(|slab| slab.allocate::<T>(len))
         {
             for i in 0..len {
-                // SAFETY: `carve` returned room for `len` values of `T`, aligned for `T`,
+                // SAFETY: `allocate` returned room for `len` values of `T`, aligned for `T`,
                 // inside a live mapping that nothing else uses.
                 unsafe { ptr.as_ptr().add(i).write(value) };
             }
@@ -239,6 +322,25 @@ impl<T> NodeArray<T> {
     /// Whether the memory belongs to a slab.
     pub(crate) fn in_slab(&self) -> bool {
         self.len & IN_SLAB != 0
+    }
+
+    /// Bytes of slab memory this array holds.
+    pub(crate) fn slab_bytes(&self) -> usize {
+        if self.in_slab() {
+            block_bytes::<T>(self.len & !IN_SLAB)
+        } else {
+            0
+        }
+    }
+
+    /// Gives a slab array's memory back to `slab` (the slab it came from) and leaves the
+    /// array empty; a heap array is left as it is.
+    pub(crate) fn give_back(&mut self, slab: &Slab) {
+        if self.in_slab() {
+            slab.free(self.ptr, self.len & !IN_SLAB);
+            self.ptr = NonNull::dangling();
+            self.len = 0;
+        }
     }
 }
 
@@ -276,6 +378,16 @@ impl<T: Clone> NodeArray<T> {
     /// The same values on the heap.
     pub(crate) fn to_heap(&self) -> Self {
         Self::from_box(self.deref().into())
+    }
+
+    /// Moves a slab array's values to the heap and gives its memory back to `slab` (the
+    /// slab it came from); a heap array is left as it is.
+    pub(crate) fn move_to_heap(&mut self, slab: &Slab) {
+        if self.in_slab() {
+            let copy = self.to_heap();
+            self.give_back(slab);
+            *self = copy;
+        }
     }
 }
 
@@ -341,16 +453,131 @@ mod tests {
     }
 
     #[test]
-    fn live_bytes_are_counted_by_their_nodes() {
-        let slab = Slab::new(4096).expect("an anonymous mapping");
-        slab.add_live(100);
-        slab.add_live(50);
-        assert_eq!(slab.live_bytes(), 150);
-        slab.sub_live(100);
-        assert_eq!(slab.live_bytes(), 50);
+    fn freed_blocks_are_reused_best_fit_and_merged() {
+        let slab = Slab::new(1 << 20).expect("an anonymous mapping");
+        let (mut a, _) = NodeArray::filled(1i64, 100, Some(&slab));
+        let (mut b, _) = NodeArray::filled(2i64, 50, Some(&slab));
+        let (mut c, _) = NodeArray::filled(3i64, 200, Some(&slab));
+        let (mut d, _) = NodeArray::filled(4i64, 10, Some(&slab));
+        assert_eq!((slab.used_bytes(), slab.live_bytes()), (2880, 2880));
+        a.give_back(&slab);
+        c.give_back(&slab);
+        assert!(a.is_empty() && !a.in_slab(), "a given-back array is empty");
+        assert_eq!(slab.free_blocks(), (2400, 2));
+        assert_eq!(slab.live_bytes(), 480);
+        // 60 values fit both holes; the smaller one (a's, 800 bytes) is taken, at its start.
+        let a_start = 0;
+        let (mut e, _) = NodeArray::filled(5i64, 60, Some(&slab));
+        assert_eq!(e.as_ptr() as usize - slab.base.as_ptr() as usize, a_start);
+        assert_eq!(slab.free_blocks(), (1920, 2));
+        // Freeing b merges it with the rest of a's hole before it and c's hole after it.
+        b.give_back(&slab);
+        assert_eq!(slab.free_blocks(), (2320, 1));
+        // Freeing the block at the top merges everything below it into the untouched space.
+        d.give_back(&slab);
+        assert_eq!(slab.free_blocks(), (0, 0));
+        assert_eq!(slab.used_bytes(), 480);
+        e.give_back(&slab);
+        assert_eq!((slab.used_bytes(), slab.live_bytes()), (0, 0));
         let pin = NodePin(Some(Arc::clone(&slab)));
         assert!(pin.clone().0.is_none(), "a clone does not share the slab");
         drop(pin);
         assert_eq!(Arc::strong_count(&slab), 1);
+    }
+
+    #[test]
+    fn odd_sized_blocks_take_whole_grains_and_moving_to_the_heap_gives_them_back() {
+        let slab = Slab::new(1 << 20).expect("an anonymous mapping");
+        let (mut small, used) = NodeArray::filled(9u32, 3, Some(&slab));
+        assert!(used);
+        assert_eq!(small.slab_bytes(), 16);
+        assert_eq!(slab.live_bytes(), 16);
+        small.move_to_heap(&slab);
+        assert!(!small.in_slab());
+        assert_eq!(&small[..], &[9, 9, 9]);
+        assert_eq!((slab.used_bytes(), slab.live_bytes()), (0, 0));
+        let (mut wide, used) = NodeArray::filled(1u128, 4, Some(&slab));
+        assert!(!used && !wide.in_slab(), "16-byte alignment is not served");
+        wide.give_back(&slab);
+        assert_eq!(wide.len(), 4, "giving back a heap array leaves it as it is");
+    }
+
+    /// One step of the allocation model test: allocate `bytes`, or free the live block at
+    /// (an index into the live blocks).
+    #[derive(Clone, Debug)]
+    enum Step {
+        Allocate(usize),
+        Free(usize),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (1usize..64).prop_map(|grains| Step::Allocate(grains * GRAIN)),
+            any::<usize>().prop_map(Step::Free),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Against a model of the blocks handed out: blocks never overlap and stay inside
+        /// the capacity; the free blocks are exactly the gaps below the top, never adjacent;
+        /// an allocation takes the smallest free block that fits and fails only when no
+        /// free block fits and the untouched space is too small.
+        #[test]
+        fn space_hands_out_disjoint_blocks_best_fit(
+            steps in proptest::collection::vec(step(), 0..300),
+        ) {
+            const CAPACITY: usize = 2048;
+            let mut space = Space::default();
+            let mut live: Vec<(usize, usize)> = Vec::new();
+            for step in steps {
+                match step {
+                    Step::Allocate(bytes) => {
+                        // The smallest free block that fits, the lowest of equals.
+                        let best_fit = space
+                            .free_at
+                            .iter()
+                            .filter(|&(_, &len)| len >= bytes)
+                            .min_by_key(|&(&at, &len)| (len, at))
+                            .map(|(&at, _)| at);
+                        let top = space.top;
+                        match space.allocate(bytes, CAPACITY) {
+                            Some(at) => {
+                                proptest::prop_assert_eq!(at, best_fit.unwrap_or(top));
+                                live.push((at, bytes));
+                            }
+                            None => proptest::prop_assert!(
+                                best_fit.is_none() && top + bytes > CAPACITY,
+                                "refused {} bytes with room", bytes
+                            ),
+                        }
+                    }
+                    Step::Free(i) if !live.is_empty() => {
+                        let (at, bytes) = live.swap_remove(i % live.len());
+                        space.free(at, bytes);
+                    }
+                    Step::Free(_) => {}
+                }
+                // Live and free blocks tile [0, top) exactly, free ones never adjacent.
+                let mut blocks: Vec<(usize, usize, bool)> = live.iter().map(|&(a, l)| (a, l, true)).collect();
+                blocks.extend(space.free_at.iter().map(|(&a, &l)| (a, l, false)));
+                blocks.sort_unstable();
+                let mut end = 0;
+                let mut last_free = false;
+                for &(at, len, is_live) in &blocks {
+                    proptest::prop_assert_eq!(at, end, "blocks tile the used space");
+                    proptest::prop_assert!(is_live || !last_free, "adjacent free blocks at {}", at);
+                    proptest::prop_assert!(at % GRAIN == 0 && len % GRAIN == 0 && len > 0);
+                    last_free = !is_live;
+                    end = at + len;
+                }
+                proptest::prop_assert_eq!(end, space.top);
+                proptest::prop_assert!(!last_free, "a free block ends at the top");
+                proptest::prop_assert!(space.top <= CAPACITY);
+                proptest::prop_assert_eq!(space.live, live.iter().map(|b| b.1).sum::<usize>());
+                let by_len: BTreeSet<(usize, usize)> = space.free_at.iter().map(|(&a, &l)| (l, a)).collect();
+                proptest::prop_assert_eq!(&by_len, &space.free_by_len);
+            }
+        }
     }
 }

@@ -291,6 +291,7 @@ impl<V: Copy> AlexMap<V> {
     /// `pairs` are the node's pairs if the caller has collected them already (a full
     /// node whose split was weighed): collecting them again cost a second copy.
     fn expand(&mut self, leaf: u32, layout: Layout, rescale: bool, pairs: Option<&[(i64, V)]>) {
+        let slab = self.growth_slab();
         let node = &mut self.datas[leaf as usize];
         let n = node.num_keys();
         let cap = capacity_for(n + 1, MIN_DENSITY).max(node.capacity());
@@ -303,12 +304,15 @@ impl<V: Copy> AlexMap<V> {
             }
         };
         let (prev, next) = (node.prev, node.next);
-        *node = if rescale && n > 0 {
-            // The old model predicts ranks of the old keys; as a rank model it keeps its shape.
-            let model = node.rank_model();
-            DataNode::build_with_model(pairs, cap, model, layout)
+        // The old model predicts ranks of the old keys; as a rank model it keeps its shape.
+        let model = (rescale && n > 0).then(|| node.rank_model());
+        // The pairs are copied out: free the old arrays first, so the new ones can reuse
+        // their space (in a slab, merged with free neighbours).
+        node.clear();
+        *node = if let Some(model) = model {
+            DataNode::build_with_model(pairs, cap, model, layout, slab.as_ref())
         } else {
-            DataNode::build_with_capacity(pairs, cap, layout)
+            DataNode::build_with_capacity(pairs, cap, layout, slab.as_ref())
         };
         node.prev = prev;
         node.next = next;
@@ -344,6 +348,9 @@ impl<V: Copy> AlexMap<V> {
         );
         let parts = bounds.len() - 1;
         let mut ids = Vec::with_capacity(parts);
+        let slab = self.growth_slab();
+        // The pairs are copied out: the parts can reuse the old arrays' space.
+        self.datas[leaf as usize].clear();
         for j in 0..parts {
             let part_layout = match layout {
                 Layout::RoomRight if j == parts - 1 => Layout::RoomRight,
@@ -352,7 +359,7 @@ impl<V: Copy> AlexMap<V> {
             };
             let part = &pairs[bounds[j]..bounds[j + 1]];
             let cap = self.capped_capacity(part.len(), INIT_DENSITY);
-            let node = DataNode::build_with_capacity(part, cap, part_layout);
+            let node = DataNode::build_with_capacity(part, cap, part_layout, slab.as_ref());
             let id = if j == 0 {
                 self.datas[leaf as usize] = node;
                 leaf
@@ -420,14 +427,15 @@ impl<V: Copy> AlexMap<V> {
     /// Contracts, merges and collapses after a delete from `leaf` (where `key` routed, via the
     /// model nodes `path`).
     pub(crate) fn after_remove(&mut self, mut leaf: u32, key: i64, path: &[u32]) {
+        let slab = self.growth_slab();
         let node = &mut self.datas[leaf as usize];
         let cap = node.capacity();
         if node.num_keys() == 0 && cap > 0 {
-            node.rebuild(&[], MIN_DENSITY, Layout::Spread);
+            node.rebuild(&[], MIN_DENSITY, Layout::Spread, None);
             self.counters.contractions += 1;
         } else if cap > 16 && (node.num_keys() as f64) < cap as f64 * cost::CONTRACT_DENSITY {
             let pairs = node.pairs();
-            node.rebuild(&pairs, MIN_DENSITY, Layout::Spread);
+            node.rebuild(&pairs, MIN_DENSITY, Layout::Spread, slab.as_ref());
             self.counters.contractions += 1;
         }
         let mut depth = path.len();
@@ -475,7 +483,12 @@ impl<V: Copy> AlexMap<V> {
                 };
                 let mut pairs = self.datas[left as usize].pairs();
                 self.datas[right as usize].append_pairs(&mut pairs);
-                self.datas[survivor as usize].rebuild(&pairs, INIT_DENSITY, Layout::Spread);
+                self.datas[survivor as usize].rebuild(
+                    &pairs,
+                    INIT_DENSITY,
+                    Layout::Spread,
+                    slab.as_ref(),
+                );
             }
             let (prev, next) = (
                 self.datas[victim as usize].prev,

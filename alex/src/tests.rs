@@ -784,8 +784,8 @@ fn nodes_never_grow_past_the_maximum() {
 }
 
 /// Bulk loads whose node arrays go to a slab however small (the public threshold is 8 MiB),
-/// then random inserts and removes against `BTreeMap`, with the slab accounting checked by
-/// `check_invariants` after every operation, until the slab is released.
+/// then random inserts and removes against `BTreeMap`, then removes down to a fifth of the
+/// keys, with the slab accounting checked by `check_invariants` after every operation.
 #[test]
 fn slab_backed_maps_match_btreemap_through_release() {
     let mut rng = StdRng::seed_from_u64(11);
@@ -825,6 +825,19 @@ fn slab_backed_maps_match_btreemap_through_release() {
             }
             map.check_invariants();
         }
+        // Then mostly removes, down to a fifth: the slab's free space outgrows its live
+        // bytes and it is released.
+        let target = model.len() / 5;
+        while model.len() > target.max(1) {
+            let k = if rng.gen_bool(0.9) {
+                let nth = rng.gen_range(0..model.len());
+                *model.keys().nth(nth).expect("nth < len")
+            } else {
+                rng.gen_range(-width..width)
+            };
+            assert_eq!(map.remove(k), model.remove(&k), "remove {k}");
+            map.check_invariants();
+        }
         assert_same(&map, &model);
         assert_same(&clone, &pairs.iter().copied().collect());
         releases += map.stats().slab_releases;
@@ -832,16 +845,13 @@ fn slab_backed_maps_match_btreemap_through_release() {
     assert!(releases >= 10, "slabs released in {releases} of 30 rounds");
 }
 
-/// A large bulk load takes the slab by itself; inserts rebuild nodes on the heap until the
-/// slab is released, and the map answers the same throughout.
-#[test]
-fn large_bulk_load_uses_a_slab_until_half_of_it_is_rebuilt() {
-    let mut rng = StdRng::seed_from_u64(12);
+/// 600K random keys, bulk loaded: large enough for a slab of its own.
+fn large_slab_map(rng: &mut StdRng) -> (AlexMap<u64>, BTreeMap<i64, u64>) {
     let mut keys: Vec<i64> = (0..600_000).map(|_| rng.r#gen::<i64>()).collect();
     keys.sort_unstable();
     keys.dedup();
     let pairs: Vec<(i64, u64)> = keys.iter().map(|&k| (k, !(k as u64))).collect();
-    let mut map = AlexMap::bulk_load(&pairs).unwrap();
+    let map = AlexMap::bulk_load(&pairs).unwrap();
     let stats = map.stats();
     assert!(
         stats.slab_bytes > 0 && stats.slab_bytes <= stats.heap_bytes,
@@ -849,30 +859,83 @@ fn large_bulk_load_uses_a_slab_until_half_of_it_is_rebuilt() {
     );
     assert!(stats.heap_bytes <= 24 * pairs.len(), "{stats:?}");
     map.check_invariants();
-    let mut model: BTreeMap<i64, u64> = pairs.iter().copied().collect();
-    let mut inserted = 0;
-    let mut seen_releasing = false;
-    while map.stats().slab_releases == 0 {
+    (map, pairs.into_iter().collect())
+}
+
+/// A large bulk load takes a slab by itself, and the nodes that inserts rebuild go to it
+/// too, in the space earlier rebuilds freed where it fits: three times the keys later, every
+/// node is still in the slab, nothing was released, and the free space between nodes stays
+/// below a third of the live bytes.
+#[test]
+fn large_bulk_load_grows_in_its_slab() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let (mut map, mut model) = large_slab_map(&mut rng);
+    let loaded = model.len();
+    while model.len() < 3 * loaded {
         for _ in 0..1_000 {
             let k = rng.r#gen::<i64>();
             assert_eq!(map.insert(k, 1), model.insert(k, 1));
-            if map.slab.releasing_from.is_some() && !seen_releasing {
-                // Half-way through the release: arrays in both places.
-                seen_releasing = true;
-                map.check_invariants();
-            }
         }
-        inserted += 1_000;
-        assert!(inserted <= 2_000_000, "no release after {inserted} inserts");
-        if inserted % 20_000 == 0 {
+        if model.len() % 100_000 < 1_000 {
             let stats = map.stats();
             assert!(stats.heap_bytes <= 64 * model.len(), "{stats:?}");
             map.check_invariants();
         }
     }
+    let stats = map.stats();
+    assert!(stats.expansions > 1_000, "{stats:?}");
+    assert_eq!(stats.slab_releases, 0, "{stats:?}");
+    let slab = map.slab.slab.clone().expect("the slab is kept");
+    assert!(
+        map.datas
+            .iter()
+            .all(|node| node.capacity() == 0 || node.is_in_slab(&slab)),
+        "a rebuilt node went to the heap"
+    );
+    let (free, blocks) = slab.free_blocks();
+    assert!(
+        free * 3 <= slab.live_bytes(),
+        "{free} bytes free in {blocks} blocks beside {} live",
+        slab.live_bytes()
+    );
+    map.check_invariants();
+    assert_same(&map, &model);
+}
+
+/// Removing most of a large bulk-loaded map leaves its slab sparse: the arrays still in it
+/// move to the heap a step at a time, the map answering the same throughout, and the
+/// mapping is released.
+#[test]
+fn a_slab_left_sparse_by_removes_is_released() {
+    use rand::seq::SliceRandom;
+    let mut rng = StdRng::seed_from_u64(13);
+    let (mut map, mut model) = large_slab_map(&mut rng);
+    let mut keys: Vec<i64> = model.keys().copied().collect();
+    keys.shuffle(&mut rng);
+    let mut seen_releasing = false;
+    for (removed, k) in keys.into_iter().enumerate() {
+        assert_eq!(map.remove(k), model.remove(&k), "remove {k}");
+        if map.slab.releasing_from.is_some() && !seen_releasing {
+            // Half-way through the release: arrays in both places.
+            seen_releasing = true;
+            map.check_invariants();
+        }
+        if removed % 20_000 == 0 {
+            let stats = map.stats();
+            assert!(
+                stats.heap_bytes <= 64 * model.len().max(16_384),
+                "{stats:?}"
+            );
+            map.check_invariants();
+        }
+        if map.counters.slab_releases > 0 {
+            break;
+        }
+    }
     assert!(seen_releasing, "the release took more than one step");
-    assert_eq!(map.stats().slab_bytes, 0);
-    assert!(map.slab.slab.is_none());
+    assert!(map.slab.slab.is_none() && map.stats().slab_bytes == 0);
+    assert!(!model.is_empty(), "released before the map emptied");
+    map.check_invariants();
     assert_same(&map, &model);
 }
 
