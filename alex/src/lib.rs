@@ -106,14 +106,19 @@ pub struct AlexStats {
     /// Data nodes in the tree.
     pub data_nodes: usize,
     /// Bytes of the structure: capacities of all key, payload, bitmap and child arrays, of
-    /// the node arenas and free lists, and the dead space of a bulk load's slab (below).
+    /// the node arenas and free lists, and the free space inside a bulk load's slab
+    /// (below). Heap arrays count their requested size: the global allocator's own
+    /// overhead and fragmentation are not seen.
     pub heap_bytes: usize,
-    /// Bytes handed out from the slab a large bulk load allocates its node arrays from (an
-    /// anonymous mapping advised for huge pages, outside the global allocator; 0 when the
-    /// map has none). Included in `heap_bytes`, live or dead.
+    /// Bytes used of the slab a large bulk load allocates its node arrays from (an
+    /// anonymous mapping advised for huge pages, outside the global allocator, that later
+    /// rebuilds of nodes allocate from as well; 0 when the map has none): up to the end of
+    /// its highest block, so live arrays and the free blocks between them. Included in
+    /// `heap_bytes`.
     pub slab_bytes: usize,
-    /// Times a slab was released: once half of its bytes had been freed by node rebuilds,
-    /// its remaining arrays were copied to the heap and the mapping was unmapped.
+    /// Times a slab was released: once less than half of its used bytes were live (after
+    /// removes, typically), its remaining arrays were copied to the heap and the mapping
+    /// was unmapped.
     pub slab_releases: u64,
     /// Slots of the largest data node (at most [`AlexMap::max_data_slots`], or 1,710 for
     /// a node holding only keys no router separates; see [`AlexMap::with_max_data_slots`]).
@@ -207,8 +212,8 @@ pub struct AlexMap<V> {
     model_slots: usize,
     /// No data node grows beyond this many slots (see [`AlexMap::with_max_data_slots`]).
     max_data_slots: usize,
-    /// The slab the last bulk load carved node arrays from, until it is released
-    /// (`slab` module docs).
+    /// The slab of the last bulk load, which node arrays are allocated from until it is
+    /// released (`slab` module docs).
     slab: slab::MapSlab,
 }
 
@@ -281,8 +286,10 @@ impl<V: Copy> AlexMap<V> {
     ///
     /// When the data nodes' arrays come to 8 MiB or more, they are allocated from one
     /// anonymous mapping advised for transparent huge pages instead of the heap (fewer TLB
-    /// misses for lookups and scans; released to the heap once half of it has been rebuilt
-    /// by inserts and deletes; see [`AlexStats::slab_bytes`] and docs/alex.md, "Node memory").
+    /// misses for lookups and scans). Nodes that later inserts and removes rebuild are
+    /// allocated from it too, in the space freed by earlier rebuilds where it fits; it is
+    /// released to the heap once less than half of it is live. See
+    /// [`AlexStats::slab_bytes`] and docs/alex.md, "Node memory".
     pub fn bulk_load(sorted: &[(i64, V)]) -> Result<Self, BulkLoadError> {
         Self::bulk_load_with_max_data_slots(sorted, DEFAULT_MAX_DATA_SLOTS)
     }
@@ -517,13 +524,13 @@ impl<V: Copy> AlexMap<V> {
         self.counters = counters;
     }
 
-    /// Releases the bulk load's slab once fewer than half of its bytes are still used by
-    /// nodes (the others were rebuilt on the heap): the arrays still in it are copied to
-    /// the heap, up to [`slab::RELEASE_STEP_BYTES`] per call (per structural change), and
-    /// the mapping is unmapped after the last. The copy moves at most as many bytes as were
-    /// freed since the load, so its cost is amortised over the rebuilds that freed them,
-    /// and the slab's dead space stays below the live bytes beside it until the release
-    /// starts.
+    /// Releases the bulk load's slab once fewer than half of its used bytes are live (the
+    /// rest free blocks that rebuilds have not reused, typically after removes): the arrays
+    /// still in it are copied to the heap, up to [`slab::RELEASE_STEP_BYTES`] per call (per
+    /// structural change), and the mapping is unmapped after the last. The copy moves at
+    /// most as many bytes as are free, so its cost is amortised over the rebuilds that
+    /// freed them, and the slab's free space stays below the live bytes beside it until
+    /// the release starts. While it runs, rebuilt nodes go to the heap.
     fn tend_slab(&mut self) {
         let Some(slab) = &self.slab.slab else {
             return;
@@ -564,13 +571,13 @@ impl<V: Copy> AlexMap<V> {
         }
     }
 
-    /// Bytes of the bulk load's slab not used by any node (freed by rebuilds, or never
-    /// handed out), as counted in [`AlexStats::heap_bytes`].
+    /// Bytes of the free blocks inside the bulk load's slab and of their bookkeeping, as
+    /// counted in [`AlexStats::heap_bytes`].
     fn slab_dead_bytes(&self) -> usize {
-        self.slab
-            .slab
-            .as_ref()
-            .map_or(0, |slab| slab.used_bytes() - slab.live_bytes())
+        self.slab.slab.as_ref().map_or(0, |slab| {
+            let (free, blocks) = slab.free_blocks();
+            free + blocks * slab::FREE_BLOCK_BOOKKEEPING_BYTES
+        })
     }
 
     pub(crate) fn alloc_data(&mut self, node: DataNode<V>) -> u32 {

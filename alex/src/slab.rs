@@ -1,4 +1,4 @@
-//! Where data nodes keep their arrays: on the heap, or in a bulk load's slab.
+//! Where data nodes keep their arrays: on the heap, or in the slab of a bulk load.
 //!
 //! A bulk load of a large map allocates every data node's key, payload and bitmap arrays
 //! from one anonymous memory mapping, the *slab*, advised for transparent huge pages
@@ -8,16 +8,21 @@
 //! `malloc` blocks cannot get huge pages: the allocator serves them from memory already
 //! faulted in 4 KiB pages.) docs/alex.md, "Node memory", has the measurements.
 //!
-//! Nodes built later (expansions, splits, inserts into an empty map) allocate on the heap,
-//! so a slab only loses arrays over time. It is released — the arrays still in it copied
-//! to the heap, at most [`RELEASE_STEP_BYTES`] per structural change so that no single
-//! insert pays for the whole copy, and the mapping unmapped — once fewer than half of its
-//! bytes are still in use (see `AlexMap::tend_slab`).
+//! Nodes built later — by expansions, splits, merges and contractions — go to the map's
+//! slab too: freed arrays are given back, merged with free neighbours, and an allocation
+//! takes the smallest free block that fits (else the untouched space above the highest
+//! block; else, when the reservation is used up, the heap). Maps that never had a bulk load
+//! large enough (built by inserts into an empty map) stay on the heap. A slab is released
+//! — the arrays still in it copied to the heap, at most [`RELEASE_STEP_BYTES`] per
+//! structural change so that no single operation pays for the whole copy, and the mapping
+//! unmapped — once fewer than half of its used bytes are live (after removes, typically;
+//! see `AlexMap::tend_slab`).
 //!
 //! Ownership: a [`NodeArray`] never frees slab memory itself; the data node holding slab
-//! arrays also holds a [`NodePin`], which keeps the mapping alive, and counts its slab
-//! bytes as live until it drops or moves them to the heap. A slab-backed array must therefore stay in the node whose pin covers it
-//! (arrays are only ever replaced whole, never moved between nodes).
+//! arrays also holds a [`NodePin`], which keeps the mapping alive, and gives them back
+//! when it drops them or moves them to the heap. A slab-backed array must therefore stay
+//! in the node whose pin covers it (arrays are only ever replaced whole, never moved
+//! between nodes).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -71,6 +76,11 @@ struct Space {
     /// The same blocks by (length, offset), for best fit.
     free_by_len: BTreeSet<(usize, usize)>,
 }
+
+/// Heap bytes one free block's entries in [`Space`]'s two B-trees take, about (two
+/// 16-byte entries, B-tree nodes about two thirds full, and their edges): an estimate for
+/// `AlexStats::heap_bytes`.
+pub(crate) const FREE_BLOCK_BOOKKEEPING_BYTES: usize = 64;
 
 /// Allocation unit of a slab, and the largest alignment it serves.
 const GRAIN: usize = 8;
