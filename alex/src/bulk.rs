@@ -119,12 +119,14 @@ fn best_depth<V>(
     (best_depth, best_bounds)
 }
 
-/// A slab for the node arrays of a bulk load of `n` keys, when they are estimated at
-/// `min_bytes` or more (and the mapping can be made). The estimate reserves address space
-/// generously (untouched pages cost nothing); nodes that do not fit go to the heap.
-/// A bulk load's slab reserves this many times the estimate of its arrays.
+/// A bulk load's slab reserves this many times the estimate of its arrays: room for the
+/// map to grow into, as the nodes that later inserts rebuild go to the slab too. Address
+/// space only: untouched pages cost nothing.
 const GROWTH_ROOM: usize = 4;
 
+/// A slab for the node arrays of a bulk load of `n` keys, when they are estimated at
+/// `min_bytes` or more (and the mapping can be made): [`GROWTH_ROOM`] times the estimate,
+/// or the estimate alone if that mapping fails. Nodes that do not fit go to the heap.
 fn slab_for<V>(n: usize, min_bytes: usize) -> Option<Arc<Slab>> {
     // Every leaf is built at INIT_DENSITY; 10% and a line per array per 64 keys cover
     // capacity rounding and alignment.
@@ -133,8 +135,6 @@ fn slab_for<V>(n: usize, min_bytes: usize) -> Option<Arc<Slab>> {
     if size_of::<V>() == 0 || bytes < min_bytes {
         return None;
     }
-    // Room for the map to grow into: the nodes that inserts rebuild after the load go to
-    // the slab too.
     bytes
         .checked_mul(GROWTH_ROOM)
         .and_then(Slab::new)
