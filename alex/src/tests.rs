@@ -902,6 +902,47 @@ fn large_bulk_load_grows_in_its_slab() {
     assert_same(&map, &model);
 }
 
+/// The adversarial shapes of I-2 on a bulk-loaded, slab-backed map, whose rebuilt nodes go
+/// to the slab: appends past the largest key, inserts below the smallest, and one key
+/// inserted and removed many times. Memory stays within 64 bytes per key held (the slab's
+/// free space counted) and the map answers like the model.
+#[test]
+fn slab_backed_map_under_adversarial_shapes() {
+    let mut rng = StdRng::seed_from_u64(15);
+    let (mut map, mut model) = large_slab_map(&mut rng);
+    let within_budget = |map: &AlexMap<u64>, held: usize, what: &str| {
+        let stats = map.stats();
+        assert!(stats.heap_bytes <= 64 * held, "{what}: {stats:?}");
+    };
+    let top = *model.keys().next_back().expect("keys");
+    let bottom = *model.keys().next().expect("keys");
+    for i in 1..=300_000i64 {
+        assert_eq!(map.insert(top + i, 1), model.insert(top + i, 1));
+        if i % 50_000 == 0 {
+            within_budget(&map, model.len(), "appends");
+        }
+    }
+    for i in 1..=300_000i64 {
+        assert_eq!(map.insert(bottom - i, 2), model.insert(bottom - i, 2));
+        if i % 50_000 == 0 {
+            within_budget(&map, model.len(), "descending inserts");
+        }
+    }
+    map.check_invariants();
+    let key = (0..)
+        .map(|_| rng.r#gen::<i64>())
+        .find(|k| !model.contains_key(k))
+        .expect("a free key");
+    for i in 0..200_000u64 {
+        assert_eq!(map.insert(key, i), None);
+        assert_eq!(map.remove(key), Some(i));
+    }
+    within_budget(&map, model.len(), "one key in and out");
+    assert!(map.slab.slab.is_some(), "the slab is kept");
+    map.check_invariants();
+    assert_same(&map, &model);
+}
+
 /// Removing most of a large bulk-loaded map leaves its slab sparse: the arrays still in it
 /// move to the heap a step at a time, the map answering the same throughout, and the
 /// mapping is released.
