@@ -116,13 +116,22 @@ impl Space {
     /// Takes back the block of `bytes` at `offset`, merging it with free neighbours (and
     /// into the untouched space when it ends at `top`).
     fn free(&mut self, mut offset: usize, mut bytes: usize) {
-        debug_assert!(
+        // A block given back twice, or one this slab never handed out, would let two
+        // arrays share memory later: checked always (a few compares beside the B-tree
+        // updates, on structural changes only).
+        let before = self.free_at.range(..=offset).next_back();
+        let after = self.free_at.range(offset..).next();
+        assert!(
             offset.is_multiple_of(GRAIN)
                 && bytes.is_multiple_of(GRAIN)
                 && offset + bytes <= self.top
+                && bytes <= self.live
+                && before.is_none_or(|(&at, &len)| at + len <= offset)
+                && after.is_none_or(|(&at, _)| offset + bytes <= at),
+            "alex: slab block {offset}+{bytes} is not a live block"
         );
         self.live -= bytes;
-        if let Some((&at, &len)) = self.free_at.range(..offset).next_back()
+        if let Some((&at, &len)) = before
             && at + len == offset
         {
             self.remove_free(at, len);
@@ -194,7 +203,8 @@ impl Slab {
     }
 
     fn space(&self) -> MutexGuard<'_, Space> {
-        // The state is consistent between calls (no method panics while holding it).
+        // The state is consistent between calls: the one panic under the lock (`free`'s
+        // check) comes before any change.
         self.space.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -510,6 +520,16 @@ mod tests {
         assert!(!used && !wide.in_slab(), "16-byte alignment is not served");
         wide.give_back(&slab);
         assert_eq!(wide.len(), 4, "giving back a heap array leaves it as it is");
+    }
+
+    #[test]
+    #[should_panic(expected = "is not a live block")]
+    fn a_block_given_back_twice_is_refused() {
+        let mut space = Space::default();
+        let a = space.allocate(64, 1 << 10).expect("room");
+        let _b = space.allocate(64, 1 << 10).expect("room");
+        space.free(a, 64);
+        space.free(a, 64);
     }
 
     /// One step of the allocation model test: allocate `bytes`, or free the live block at
